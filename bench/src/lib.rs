@@ -1,0 +1,1 @@
+//! Benchmark support code. The benchmarks themselves arrive with the benchmark issue.

@@ -1,0 +1,384 @@
+//! The capability catalog and the negotiation rule.
+//!
+//! Each side offers capabilities as optional or required, some with a
+//! parameter (a channel count). [`negotiate`] is a pure function of the two
+//! offers: the destination runs it to build Welcome or Reject, the source runs
+//! it again on the Welcome to check the destination did the same.
+
+use core::fmt;
+
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::capacity::MAX_CAPABILITIES;
+use crate::error::{Detail, Error, ErrorCode, Result};
+
+/// A capability's stable numeric id. Ids 1..=8 are the catalog below, the rest
+/// of 1..=0x7fff is reserved for future catalog entries, and 0x8000..=0xffff is
+/// for vendor extensions. Id 0 is invalid.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CapabilityId(pub u16);
+
+impl CapabilityId {
+    /// `return-path`: the destination may send messages back on the main channel.
+    pub const RETURN_PATH: Self = Self(1);
+    /// `multifd`: RAM travels on parallel channels; parameter = channel count 1..=255.
+    pub const MULTIFD: Self = Self(2);
+    /// `postcopy-ram`: the destination may run the VM before all RAM arrived.
+    pub const POSTCOPY_RAM: Self = Self(3);
+    /// `postcopy-preempt`: a separate channel for urgent postcopy page requests.
+    pub const POSTCOPY_PREEMPT: Self = Self(4);
+    /// `switchover-ack`: the source switches over only after the destination acks.
+    pub const SWITCHOVER_ACK: Self = Self(5);
+    /// `zero-copy-send`: multifd sends pages without copying them.
+    pub const ZERO_COPY_SEND: Self = Self(6);
+    /// `mapped-ram`: RAM pages at fixed offsets (file migration).
+    pub const MAPPED_RAM: Self = Self(7);
+    /// `device-state`: separate channels for device state; parameter = channel count 1..=255.
+    pub const DEVICE_STATE: Self = Self(8);
+    /// First id of the vendor extension range.
+    pub const VENDOR_FIRST: u16 = 0x8000;
+
+    /// Catalog entries, in id order.
+    pub const CATALOG: &'static [CapabilityId] = &[
+        Self::RETURN_PATH,
+        Self::MULTIFD,
+        Self::POSTCOPY_RAM,
+        Self::POSTCOPY_PREEMPT,
+        Self::SWITCHOVER_ACK,
+        Self::ZERO_COPY_SEND,
+        Self::MAPPED_RAM,
+        Self::DEVICE_STATE,
+    ];
+
+    /// QEMU's name for a catalog capability.
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1 => "return-path",
+            2 => "multifd",
+            3 => "postcopy-ram",
+            4 => "postcopy-preempt",
+            5 => "switchover-ack",
+            6 => "zero-copy-send",
+            7 => "mapped-ram",
+            8 => "device-state",
+            _ => return None,
+        })
+    }
+
+    /// The catalog entry with this QEMU name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::CATALOG.iter().copied().find(|c| c.name() == Some(name))
+    }
+
+    /// Whether this id is in the catalog.
+    pub const fn is_catalog(self) -> bool {
+        self.0 >= 1 && self.0 <= 8
+    }
+
+    /// Whether this id is in the vendor range.
+    pub const fn is_vendor(self) -> bool {
+        self.0 >= Self::VENDOR_FIRST
+    }
+
+    /// Whether the capability carries a channel count as its parameter.
+    pub const fn has_count(self) -> bool {
+        self.0 == Self::MULTIFD.0 || self.0 == Self::DEVICE_STATE.0
+    }
+
+    /// The capability this one needs, per QEMU's rules.
+    pub const fn needs(self) -> Option<CapabilityId> {
+        match self.0 {
+            5 => Some(Self::RETURN_PATH),
+            4 => Some(Self::POSTCOPY_RAM),
+            6 => Some(Self::MULTIFD),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CapabilityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "{n}"),
+            None if self.is_vendor() => write!(f, "vendor-0x{:04x}", self.0),
+            None => write!(f, "unknown-{}", self.0),
+        }
+    }
+}
+
+/// How much a side cares about a capability it offers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Level {
+    /// Use it if the peer offers it too; drop it silently otherwise.
+    Optional,
+    /// Fail the migration if the peer does not offer it.
+    Required,
+}
+
+/// One capability as offered on the wire (§5.2 of the spec).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CapOffer {
+    /// The capability.
+    pub id: CapabilityId,
+    /// Required (true) or optional (false).
+    pub required: bool,
+    /// Channel count for counted capabilities; 0 for the others in the catalog.
+    pub param: u16,
+}
+
+impl CapOffer {
+    /// The offer's level.
+    pub const fn level(&self) -> Level {
+        if self.required {
+            Level::Required
+        } else {
+            Level::Optional
+        }
+    }
+}
+
+/// A capability that negotiation switched on, with its agreed parameter.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Enabled {
+    /// The capability.
+    pub id: CapabilityId,
+    /// The agreed parameter: the smaller of the two offers.
+    pub param: u16,
+}
+
+/// A side's capability offer: ids strictly ascending, at most
+/// [`MAX_CAPABILITIES`] entries.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Offer {
+    entries: Vec<CapOffer, MAX_CAPABILITIES>,
+}
+
+impl Offer {
+    /// An empty offer.
+    pub const fn new() -> Self {
+        Offer { entries: Vec::new() }
+    }
+
+    /// Every catalog capability as optional, counts at 255: the destination's
+    /// default, which accepts whatever the source asks for.
+    pub fn all_optional() -> Self {
+        let mut o = Offer::new();
+        for &id in CapabilityId::CATALOG {
+            let param = if id.has_count() { 255 } else { 0 };
+            // The catalog is shorter than the minimum capacity (8), so this cannot fail.
+            let _ = o.set(id, Level::Optional, param);
+        }
+        o
+    }
+
+    /// Offer `id` at `level` with `param`, replacing an earlier offer of it.
+    /// Counted capabilities need `1..=255`; other catalog entries need 0;
+    /// reserved ids are refused because this side cannot support them.
+    pub fn set(&mut self, id: CapabilityId, level: Level, param: u16) -> Result<()> {
+        if !(id.is_catalog() || id.is_vendor()) {
+            return Err(Error::with(ErrorCode::InvalidOffer, Detail::Capability(id)));
+        }
+        check_param(id, param)?;
+        let entry = CapOffer { id, required: level == Level::Required, param };
+        match self.entries.binary_search_by_key(&id, |e| e.id) {
+            Ok(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    *e = entry;
+                }
+                Ok(())
+            }
+            Err(i) => self
+                .entries
+                .insert(i, entry)
+                .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(id))),
+        }
+    }
+
+    /// Stop offering `id`.
+    pub fn remove(&mut self, id: CapabilityId) {
+        if let Ok(i) = self.entries.binary_search_by_key(&id, |e| e.id) {
+            self.entries.remove(i);
+        }
+    }
+
+    /// The offer for `id`, if any.
+    pub fn get(&self, id: CapabilityId) -> Option<&CapOffer> {
+        self.entries.binary_search_by_key(&id, |e| e.id).ok().and_then(|i| self.entries.get(i))
+    }
+
+    /// The entries in id order.
+    pub fn entries(&self) -> &[CapOffer] {
+        &self.entries
+    }
+
+    /// Append an entry decoded from the wire. Checks order and parameters.
+    pub(crate) fn push_wire(&mut self, e: CapOffer) -> Result<()> {
+        check_wire_entry(self.entries.last(), &e)?;
+        self.entries
+            .push(e)
+            .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(e.id)))
+    }
+
+    /// A required capability whose dependency is not offered at all can never
+    /// be satisfied: refuse such a configuration before anything is sent.
+    pub fn validate_local(&self) -> Result<()> {
+        for e in self.entries.iter().filter(|e| e.required) {
+            if let Some(needs) = e.id.needs() {
+                if self.get(needs).is_none() {
+                    return Err(Error::with(
+                        ErrorCode::InvalidOffer,
+                        Detail::Dependency { capability: e.id, needs },
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_param(id: CapabilityId, param: u16) -> Result<()> {
+    let ok = if id.has_count() {
+        (1..=255).contains(&param)
+    } else if id.is_catalog() {
+        param == 0
+    } else {
+        true
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::with(ErrorCode::InvalidOffer, Detail::Capability(id)))
+    }
+}
+
+/// Rules for one entry of a peer's offer list: ids strictly ascending, never 0,
+/// catalog parameters in range. Unknown ids are fine: a newer peer may know more.
+pub(crate) fn check_wire_entry(prev: Option<&CapOffer>, e: &CapOffer) -> Result<()> {
+    let bad = Error::with(ErrorCode::InvalidOffer, Detail::Capability(e.id));
+    if e.id.0 == 0 || prev.is_some_and(|p| p.id >= e.id) {
+        return Err(bad);
+    }
+    if e.id.is_catalog() {
+        check_param(e.id, e.param)?;
+    }
+    Ok(())
+}
+
+/// The capabilities negotiation switched on, in id order.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Agreed {
+    on: Vec<Enabled, MAX_CAPABILITIES>,
+}
+
+impl Agreed {
+    /// Nothing switched on.
+    pub const fn new() -> Self {
+        Agreed { on: Vec::new() }
+    }
+
+    /// Whether `id` is on.
+    pub fn is_on(&self, id: CapabilityId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// The agreed entry for `id`.
+    pub fn get(&self, id: CapabilityId) -> Option<&Enabled> {
+        self.on.iter().find(|e| e.id == id)
+    }
+
+    /// Agreed parameter of `id`, 0 when off.
+    pub fn param(&self, id: CapabilityId) -> u16 {
+        self.get(id).map_or(0, |e| e.param)
+    }
+
+    /// The enabled capabilities in id order.
+    pub fn entries(&self) -> &[Enabled] {
+        &self.on
+    }
+
+    /// Append an entry decoded from the wire (order checked by the caller).
+    pub(crate) fn push(&mut self, e: Enabled) -> Result<()> {
+        if self.on.last().is_some_and(|p| p.id >= e.id) {
+            return Err(Error::with(ErrorCode::MalformedPayload, Detail::Capability(e.id)));
+        }
+        self.on.push(e).map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(e.id)))
+    }
+
+    fn remove(&mut self, id: CapabilityId) {
+        if let Some(i) = self.on.iter().position(|e| e.id == id) {
+            self.on.remove(i);
+        }
+    }
+}
+
+/// The negotiation rule (§6 of the spec), a pure function of the two offers.
+///
+/// 1. A capability both sides offer is on, with the smaller parameter.
+/// 2. Walking ids upwards, the first capability one side requires and the
+///    other does not offer fails: `CapabilityMissingOnDestination` or
+///    `CapabilityMissingOnSource`. Optional ones drop silently.
+/// 3. A capability that is on while the one it needs is off is dropped if
+///    both sides offered it as optional; otherwise `CapabilityDependency`.
+pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
+    let mut agreed = Agreed::new();
+    let (s, d) = (source.entries(), destination.entries());
+    let (mut i, mut j) = (0usize, 0usize);
+    // A merge walk over two sorted lists: at most s.len() + d.len() steps.
+    loop {
+        let (a, b) = (s.get(i), d.get(j));
+        match (a, b) {
+            (None, None) => break,
+            (Some(a), Some(b)) if a.id == b.id => {
+                let param = if a.param < b.param { a.param } else { b.param };
+                agreed.push(Enabled { id: a.id, param })?;
+                i += 1;
+                j += 1;
+            }
+            (Some(a), b) if b.is_none_or(|b| a.id < b.id) => {
+                if a.required {
+                    return Err(Error::with(ErrorCode::CapabilityMissingOnDestination, Detail::Capability(a.id)));
+                }
+                i += 1;
+            }
+            (_, Some(b)) => {
+                if b.required {
+                    return Err(Error::with(ErrorCode::CapabilityMissingOnSource, Detail::Capability(b.id)));
+                }
+                j += 1;
+            }
+            // Unreachable by the guards above; ending the walk is the safe answer.
+            (Some(_), None) => break,
+        }
+    }
+    // Dependencies form chains of length one in the catalog, but a bounded
+    // fixpoint keeps the rule right if the catalog grows.
+    for _ in 0..=CapabilityId::CATALOG.len() {
+        let mut changed = false;
+        for &cap in CapabilityId::CATALOG {
+            let Some(needs) = cap.needs() else { continue };
+            if agreed.is_on(cap) && !agreed.is_on(needs) {
+                let required = source.get(cap).is_some_and(|o| o.required)
+                    || destination.get(cap).is_some_and(|o| o.required);
+                if required {
+                    return Err(Error::with(
+                        ErrorCode::CapabilityDependency,
+                        Detail::Dependency { capability: cap, needs },
+                    ));
+                }
+                agreed.remove(cap);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Ok(agreed)
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of accord. Installs what it needs, idempotently, by name.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "toolchain: targets and components"
+rustup target add thumbv7em-none-eabihf >/dev/null
+
+step "format"
+cargo fmt --all --check
+
+step "unit, integration and spec tests"
+cargo test --workspace --locked 2>&1 | tee /tmp/accord-test.log
+# Sum cargo's per-binary result lines into one closing line.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "rust tests: %d passed, %d failed\n", p, f }' /tmp/accord-test.log
+
+step "core for Cortex-M4 (no_std, no alloc)"
+cargo build -p accord-core --target thumbv7em-none-eabihf --release --locked
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
