@@ -69,7 +69,10 @@ impl CapabilityId {
 
     /// The catalog entry with this QEMU name.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::CATALOG.iter().copied().find(|c| c.name() == Some(name))
+        Self::CATALOG
+            .iter()
+            .copied()
+            .find(|c| c.name() == Some(name))
     }
 
     /// Whether this id is in the catalog.
@@ -162,7 +165,9 @@ pub struct Offer {
 impl Offer {
     /// An empty offer.
     pub const fn new() -> Self {
-        Offer { entries: Vec::new() }
+        Offer {
+            entries: Vec::new(),
+        }
     }
 
     /// Every catalog capability as optional, counts at 255: the destination's
@@ -185,7 +190,11 @@ impl Offer {
             return Err(Error::with(ErrorCode::InvalidOffer, Detail::Capability(id)));
         }
         check_param(id, param)?;
-        let entry = CapOffer { id, required: level == Level::Required, param };
+        let entry = CapOffer {
+            id,
+            required: level == Level::Required,
+            param,
+        };
         match self.entries.binary_search_by_key(&id, |e| e.id) {
             Ok(i) => {
                 if let Some(e) = self.entries.get_mut(i) {
@@ -209,7 +218,10 @@ impl Offer {
 
     /// The offer for `id`, if any.
     pub fn get(&self, id: CapabilityId) -> Option<&CapOffer> {
-        self.entries.binary_search_by_key(&id, |e| e.id).ok().and_then(|i| self.entries.get(i))
+        self.entries
+            .binary_search_by_key(&id, |e| e.id)
+            .ok()
+            .and_then(|i| self.entries.get(i))
     }
 
     /// The entries in id order.
@@ -233,7 +245,10 @@ impl Offer {
                 if self.get(needs).is_none() {
                     return Err(Error::with(
                         ErrorCode::InvalidOffer,
-                        Detail::Dependency { capability: e.id, needs },
+                        Detail::Dependency {
+                            capability: e.id,
+                            needs,
+                        },
                     ));
                 }
             }
@@ -306,9 +321,14 @@ impl Agreed {
     /// Append an entry decoded from the wire (order checked by the caller).
     pub(crate) fn push(&mut self, e: Enabled) -> Result<()> {
         if self.on.last().is_some_and(|p| p.id >= e.id) {
-            return Err(Error::with(ErrorCode::MalformedPayload, Detail::Capability(e.id)));
+            return Err(Error::with(
+                ErrorCode::MalformedPayload,
+                Detail::Capability(e.id),
+            ));
         }
-        self.on.push(e).map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(e.id)))
+        self.on
+            .push(e)
+            .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(e.id)))
     }
 
     fn remove(&mut self, id: CapabilityId) {
@@ -343,13 +363,19 @@ pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
             }
             (Some(a), b) if b.is_none_or(|b| a.id < b.id) => {
                 if a.required {
-                    return Err(Error::with(ErrorCode::CapabilityMissingOnDestination, Detail::Capability(a.id)));
+                    return Err(Error::with(
+                        ErrorCode::CapabilityMissingOnDestination,
+                        Detail::Capability(a.id),
+                    ));
                 }
                 i += 1;
             }
             (_, Some(b)) => {
                 if b.required {
-                    return Err(Error::with(ErrorCode::CapabilityMissingOnSource, Detail::Capability(b.id)));
+                    return Err(Error::with(
+                        ErrorCode::CapabilityMissingOnSource,
+                        Detail::Capability(b.id),
+                    ));
                 }
                 j += 1;
             }
@@ -369,7 +395,10 @@ pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
                 if required {
                     return Err(Error::with(
                         ErrorCode::CapabilityDependency,
-                        Detail::Dependency { capability: cap, needs },
+                        Detail::Dependency {
+                            capability: cap,
+                            needs,
+                        },
                     ));
                 }
                 agreed.remove(cap);

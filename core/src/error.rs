@@ -138,25 +138,60 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code, in numeric order; used by the C API and the spec tests.
     pub const ALL: &'static [ErrorCode] = &[
-        Self::BadMagic, Self::BadVersionRange, Self::UnknownRole, Self::ReservedFlags,
-        Self::FrameTooLarge, Self::UnknownFrameType, Self::MalformedPayload,
-        Self::UnexpectedFrame, Self::BufferTooSmall, Self::BadChannelIndex,
-        Self::NoCommonVersion, Self::CapabilityMissingOnDestination,
-        Self::CapabilityMissingOnSource, Self::CapabilityDependency, Self::InvalidOffer,
-        Self::DeviceUnsupported, Self::DeviceMissingOnDestination, Self::DeviceMissingOnSource,
-        Self::DuplicateDevice, Self::OutcomeMismatch,
-        Self::WrongNonce, Self::ChannelIndexOutOfRange, Self::DuplicateChannel,
-        Self::RoleNotNegotiated, Self::TooManyEarlyChannels, Self::ChannelTotalMismatch,
-        Self::BadReattach, Self::ChannelSetMismatch,
-        Self::UnknownDevice, Self::DeviceNotParticipating, Self::AlreadyApproved,
-        Self::RevokeAfterSwitchoverStart, Self::SwitchoverNotAllowed, Self::NotApproved,
-        Self::HelloTimeout, Self::WelcomeTimeout, Self::ChannelsTimeout, Self::AckTimeout,
+        Self::BadMagic,
+        Self::BadVersionRange,
+        Self::UnknownRole,
+        Self::ReservedFlags,
+        Self::FrameTooLarge,
+        Self::UnknownFrameType,
+        Self::MalformedPayload,
+        Self::UnexpectedFrame,
+        Self::BufferTooSmall,
+        Self::BadChannelIndex,
+        Self::NoCommonVersion,
+        Self::CapabilityMissingOnDestination,
+        Self::CapabilityMissingOnSource,
+        Self::CapabilityDependency,
+        Self::InvalidOffer,
+        Self::DeviceUnsupported,
+        Self::DeviceMissingOnDestination,
+        Self::DeviceMissingOnSource,
+        Self::DuplicateDevice,
+        Self::OutcomeMismatch,
+        Self::WrongNonce,
+        Self::ChannelIndexOutOfRange,
+        Self::DuplicateChannel,
+        Self::RoleNotNegotiated,
+        Self::TooManyEarlyChannels,
+        Self::ChannelTotalMismatch,
+        Self::BadReattach,
+        Self::ChannelSetMismatch,
+        Self::UnknownDevice,
+        Self::DeviceNotParticipating,
+        Self::AlreadyApproved,
+        Self::RevokeAfterSwitchoverStart,
+        Self::SwitchoverNotAllowed,
+        Self::NotApproved,
+        Self::HelloTimeout,
+        Self::WelcomeTimeout,
+        Self::ChannelsTimeout,
+        Self::AckTimeout,
         Self::SwitchoverTimeout,
-        Self::InvalidState, Self::CapacityExceeded, Self::InvalidArgument, Self::LocalAbort,
-        Self::UnknownPeerError, Self::NonceMismatch,
-        Self::LegacyUnknownMagic, Self::LegacyStreamVersion, Self::LegacyMultifdVersion,
-        Self::LegacyMultifdUuid, Self::LegacyMultifdId, Self::LegacyBadLength,
-        Self::LegacyUnknownType, Self::LegacyUnexpectedChannel, Self::LegacyNotACommand,
+        Self::InvalidState,
+        Self::CapacityExceeded,
+        Self::InvalidArgument,
+        Self::LocalAbort,
+        Self::UnknownPeerError,
+        Self::NonceMismatch,
+        Self::LegacyUnknownMagic,
+        Self::LegacyStreamVersion,
+        Self::LegacyMultifdVersion,
+        Self::LegacyMultifdUuid,
+        Self::LegacyMultifdId,
+        Self::LegacyBadLength,
+        Self::LegacyUnknownType,
+        Self::LegacyUnexpectedChannel,
+        Self::LegacyNotACommand,
     ];
 
     /// The stable number of this code.
@@ -184,7 +219,9 @@ impl ErrorCode {
             BufferTooSmall => "output buffer too small",
             BadChannelIndex => "channel index not below its total",
             NoCommonVersion => "no common protocol version",
-            CapabilityMissingOnDestination => "capability required by source, missing on destination",
+            CapabilityMissingOnDestination => {
+                "capability required by source, missing on destination"
+            }
             CapabilityMissingOnSource => "capability required by destination, missing on source",
             CapabilityDependency => "capability dependency not met",
             InvalidOffer => "invalid capability offer",
@@ -312,7 +349,10 @@ pub struct Error {
 impl Error {
     /// An error without detail.
     pub const fn new(code: ErrorCode) -> Self {
-        Error { code, detail: Detail::None }
+        Error {
+            code,
+            detail: Detail::None,
+        }
     }
 
     /// An error with detail.
@@ -332,13 +372,25 @@ impl fmt::Display for Detail {
         match self {
             Detail::None => Ok(()),
             Detail::Capability(c) => write!(f, "capability {c}"),
-            Detail::Dependency { capability, needs } => write!(f, "capability {capability} needs {needs}"),
+            Detail::Dependency { capability, needs } => {
+                write!(f, "capability {capability} needs {needs}")
+            }
             Detail::Device(d) => write!(f, "device \"{}\" instance {}", d.name, d.instance),
-            Detail::Versions { source, destination } => {
-                write!(f, "source versions {source}, destination versions {destination}")
+            Detail::Versions {
+                source,
+                destination,
+            } => {
+                write!(
+                    f,
+                    "source versions {source}, destination versions {destination}"
+                )
             }
             Detail::Channel { role, index } => write!(f, "channel {role} {index}"),
-            Detail::MissingChannels { role, index, missing } => {
+            Detail::MissingChannels {
+                role,
+                index,
+                missing,
+            } => {
                 write!(f, "{missing} channel(s) missing, first {role} {index}")
             }
             Detail::Frame(t) => write!(f, "frame type 0x{t:02x}"),

@@ -8,21 +8,29 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub(crate) mod log;
 
 pub mod caps;
 pub mod channel;
-// pub mod destination;
-// pub mod device;
+pub mod destination;
+pub mod device;
 pub mod error;
-// pub mod event;
+pub mod event;
 pub mod legacy;
-// pub mod source;
+pub mod source;
 pub mod time;
 pub mod version;
-// pub mod wire;
+pub mod wire;
 
 /// Compile-time capacities, set through `ACCORD_*` environment variables.
 pub mod capacity {
@@ -31,14 +39,14 @@ pub mod capacity {
 
 pub use caps::{Agreed, CapOffer, CapabilityId, Enabled, Level, Offer};
 pub use channel::{ChannelId, Role};
-// pub use destination::{Destination, DestinationConfig, DestinationState};
-// pub use device::DeviceId;
+pub use destination::{Destination, DestinationConfig, DestinationState};
+pub use device::DeviceId;
 pub use error::{Detail, DeviceName, Error, ErrorCode, Result};
-// pub use event::Event;
-// pub use source::{AckPolicy, Source, SourceConfig, SourceState};
+pub use event::Event;
+pub use source::{AckPolicy, Source, SourceConfig, SourceState};
 pub use time::{Duration, Instant};
 pub use version::VersionRange;
-// pub use wire::preamble::Preamble;
+pub use wire::preamble::Preamble;
 
 /// A device idstr, bounded by [`capacity::MAX_NAME_LEN`].
 pub type Name = heapless::String<{ capacity::MAX_NAME_LEN }>;
@@ -46,10 +54,15 @@ pub type Name = heapless::String<{ capacity::MAX_NAME_LEN }>;
 /// Build a [`Name`] from a string, refusing one that is too long.
 pub fn name(s: &str) -> Result<Name> {
     let mut n = Name::new();
-    n.push_str(s).map_err(|_| Error::with(ErrorCode::InvalidArgument, Detail::Value {
-        expected: capacity::MAX_NAME_LEN as u32,
-        got: s.len() as u32,
-    }))?;
+    n.push_str(s).map_err(|_| {
+        Error::with(
+            ErrorCode::InvalidArgument,
+            Detail::Value {
+                expected: capacity::MAX_NAME_LEN as u32,
+                got: s.len() as u32,
+            },
+        )
+    })?;
     Ok(n)
 }
 

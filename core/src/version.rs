@@ -29,8 +29,16 @@ impl VersionRange {
 
     /// The highest version in both ranges, if any.
     pub fn highest_common(self, other: VersionRange) -> Option<u8> {
-        let hi = if self.max < other.max { self.max } else { other.max };
-        let lo = if self.min > other.min { self.min } else { other.min };
+        let hi = if self.max < other.max {
+            self.max
+        } else {
+            other.max
+        };
+        let lo = if self.min > other.min {
+            self.min
+        } else {
+            other.min
+        };
         (lo <= hi).then_some(hi)
     }
 }

@@ -1,0 +1,836 @@
+//! The destination side: answers Hello with Welcome or Reject, names channels
+//! as they arrive, counts device approvals and acks once per arming.
+//!
+//! ```text
+//! AwaitHello --Hello ok--> Precopy --SwitchoverStart--> SwitchedOver
+//!     |                       |
+//!     +--Reject/timeout-------+--Abort/timeout/violation--> Failed
+//! ```
+
+use heapless::{Deque, Vec};
+
+use crate::capacity::{MAX_CHANNELS, MAX_DEVICES};
+use crate::caps::{negotiate, Agreed, CapabilityId, Level, Offer};
+use crate::channel::{Assignment, ChannelId, ChannelTable, Role, Totals};
+use crate::device::{DeviceId, DeviceTable};
+use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
+use crate::event::{earliest, expired, Event, Events};
+use crate::log::trace;
+use crate::source::write_into;
+use crate::time::{Duration, Instant};
+use crate::version::{VersionRange, SUPPORTED};
+use crate::wire::frame::{self, FrameType, RawFrame};
+use crate::wire::msg::{
+    self, ChannelsReady, DeviceOffer, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
+    Welcome,
+};
+use crate::wire::preamble::{self, Preamble};
+
+/// The destination's states (docs/PROTOCOL.md §7.2).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DestinationState {
+    /// Waiting for the source's preamble and Hello. Devices may be registered.
+    AwaitHello,
+    /// Welcome queued; channels arrive, devices approve.
+    Precopy,
+    /// The source announced its switchover decision. Lost channels may still be re-attached.
+    SwitchedOver,
+    /// The migration failed; `error()` says why. Terminal.
+    Failed,
+}
+
+/// The destination's configuration. The defaults accept whatever the source
+/// asks for that this build supports: nothing needs setting to match the source.
+#[derive(Clone, Debug)]
+pub struct DestinationConfig {
+    /// Protocol versions accepted.
+    pub versions: VersionRange,
+    /// What the destination supports, and what it insists on (`Required`).
+    pub capabilities: Offer,
+    /// From creation to Hello.
+    pub hello_timeout: Duration,
+    /// From Welcome (or a lost channel) to the complete channel set.
+    pub channels_timeout: Duration,
+    /// From Welcome to the source's switchover decision.
+    pub switchover_timeout: Duration,
+}
+
+impl Default for DestinationConfig {
+    fn default() -> Self {
+        let mut capabilities = Offer::all_optional();
+        // Counted capabilities offer what the channel table can hold.
+        let max = (MAX_CHANNELS as u16).clamp(1, 255);
+        let _ = capabilities.set(CapabilityId::MULTIFD, Level::Optional, max);
+        let _ = capabilities.set(CapabilityId::DEVICE_STATE, Level::Optional, max);
+        DestinationConfig {
+            versions: SUPPORTED,
+            capabilities,
+            hello_timeout: Duration::from_secs(5),
+            channels_timeout: Duration::from_secs(10),
+            switchover_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Per registry device: its position in Hello and its switchover-ack status.
+#[derive(Copy, Clone, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct DevState {
+    src_index: u16,
+    participates: bool,
+    approved: bool,
+}
+
+/// A frame waiting for `poll_transmit`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Out {
+    Welcome,
+    Reject,
+    ChannelsReady,
+    Ack(u32),
+    Revoke(u32, u16),
+    Abort,
+}
+
+/// The destination state machine.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    cfg: DestinationConfig,
+    devices: DeviceTable,
+    dev: Vec<DevState, MAX_DEVICES>,
+    /// Registry ids in Hello order, for Welcome's verdict list.
+    order: Vec<u16, MAX_DEVICES>,
+    state: DestinationState,
+    peer: Option<Preamble>,
+    version: u8,
+    agreed: Agreed,
+    channels: ChannelTable,
+    pending: u16,
+    /// Latest arming number used (acks queued or sent).
+    epoch: u32,
+    /// Latest ack actually written by poll_transmit.
+    sent_epoch: u32,
+    acked: bool,
+    hello_at: Option<Instant>,
+    channels_at: Option<Instant>,
+    switchover_at: Option<Instant>,
+    out: Deque<Out, 8>,
+    preamble_sent: bool,
+    error: Option<Error>,
+    events: Events,
+}
+
+impl Destination {
+    /// A destination for one incoming migration, created when its main
+    /// connection is accepted at `now` (the Hello deadline starts here).
+    pub fn new(cfg: DestinationConfig, now: Instant) -> Result<Self> {
+        if !cfg.versions.is_valid() || cfg.versions.highest_common(SUPPORTED).is_none() {
+            return Err(Error::with(
+                ErrorCode::BadVersionRange,
+                Detail::Versions {
+                    source: SUPPORTED,
+                    destination: cfg.versions,
+                },
+            ));
+        }
+        cfg.capabilities.validate_local()?;
+        for id in [CapabilityId::MULTIFD, CapabilityId::DEVICE_STATE] {
+            if cfg
+                .capabilities
+                .get(id)
+                .is_some_and(|o| usize::from(o.param) > MAX_CHANNELS)
+            {
+                return Err(Error::with(ErrorCode::InvalidOffer, Detail::Capability(id)));
+            }
+        }
+        let hello_at = Some(now.after(cfg.hello_timeout));
+        Ok(Destination {
+            cfg,
+            devices: DeviceTable::new(),
+            dev: Vec::new(),
+            order: Vec::new(),
+            state: DestinationState::AwaitHello,
+            peer: None,
+            version: 0,
+            agreed: Agreed::new(),
+            channels: ChannelTable::new(),
+            pending: 0,
+            epoch: 0,
+            sent_epoch: 0,
+            acked: false,
+            hello_at,
+            channels_at: None,
+            switchover_at: None,
+            out: Deque::new(),
+            preamble_sent: false,
+            error: None,
+            events: Events::default(),
+        })
+    }
+
+    /// Register a device (before Hello). `supports_ack`: this side can tell
+    /// when the device's initial data is loaded.
+    pub fn register_device(
+        &mut self,
+        name: &str,
+        instance: u32,
+        supports_ack: bool,
+    ) -> Result<DeviceId> {
+        if self.state != DestinationState::AwaitHello
+            || self.peer.is_some_and(|_| self.version != 0)
+        {
+            return Err(Error::new(ErrorCode::InvalidState));
+        }
+        let id = self.devices.add(name, instance, supports_ack)?;
+        self.dev
+            .push(DevState::default())
+            .map_err(|_| Error::new(ErrorCode::CapacityExceeded))?;
+        Ok(id)
+    }
+
+    fn set_state(&mut self, s: DestinationState) {
+        trace!("destination: {:?} -> {:?}", self.state, s);
+        self.state = s;
+    }
+
+    /// The current state.
+    pub fn state(&self) -> DestinationState {
+        self.state
+    }
+
+    /// Why the migration failed, once it has.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// The agreed capabilities (empty before Welcome).
+    pub fn agreed(&self) -> &Agreed {
+        &self.agreed
+    }
+
+    /// The chosen protocol version (0 before Welcome).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DestinationConfig {
+        &self.cfg
+    }
+
+    /// The device registry.
+    pub fn devices(&self) -> &DeviceTable {
+        &self.devices
+    }
+
+    /// The channel table.
+    pub fn channels(&self) -> &ChannelTable {
+        &self.channels
+    }
+
+    /// The session nonce, once the source's preamble arrived.
+    pub fn nonce(&self) -> Option<&[u8; 16]> {
+        self.peer.as_ref().map(|p| &p.nonce)
+    }
+
+    /// Participating devices that have not approved.
+    pub fn pending(&self) -> u16 {
+        self.pending
+    }
+
+    /// Latest arming number (0 before the first ack).
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Whether the ack for the current arming has been queued or sent and not revoked.
+    pub fn acked(&self) -> bool {
+        self.acked
+    }
+
+    /// Whether `device` takes part in switchover-ack.
+    pub fn participates(&self, device: DeviceId) -> bool {
+        self.dev
+            .get(usize::from(device.0))
+            .is_some_and(|d| d.participates)
+    }
+
+    /// Whether `device` has approved (since its last revoke).
+    pub fn approved(&self, device: DeviceId) -> bool {
+        self.dev
+            .get(usize::from(device.0))
+            .is_some_and(|d| d.approved)
+    }
+
+    /// Number of events dropped because the queue was full.
+    pub fn dropped_events(&self) -> u32 {
+        self.events.dropped()
+    }
+
+    /// Take the next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// When to call `handle_timeout` next, if anything is being waited for.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        earliest(&[self.hello_at, self.channels_at, self.switchover_at])
+    }
+
+    /// Act on every deadline that has passed at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if expired(self.hello_at, now) {
+            self.fail(Error::new(ErrorCode::HelloTimeout), false);
+        } else if expired(self.channels_at, now) {
+            let detail = match self.channels.missing() {
+                Some((id, missing)) => Detail::MissingChannels {
+                    role: id.role,
+                    index: id.index,
+                    missing,
+                },
+                None => Detail::None,
+            };
+            self.fail(Error::with(ErrorCode::ChannelsTimeout, detail), false);
+        } else if expired(self.switchover_at, now) {
+            self.fail(Error::new(ErrorCode::SwitchoverTimeout), false);
+        }
+    }
+
+    /// Fail the migration from the caller's side; the source is told.
+    pub fn abort(&mut self, _now: Instant) {
+        self.fail(Error::new(ErrorCode::LocalAbort), false);
+    }
+
+    fn fail(&mut self, err: Error, by_peer: bool) {
+        if self.state == DestinationState::Failed {
+            return;
+        }
+        self.events.push(Event::Failed {
+            code: err.code,
+            by_peer,
+        });
+        self.error = Some(err);
+        self.hello_at = None;
+        self.channels_at = None;
+        self.switchover_at = None;
+        self.out.clear();
+        // Without the source's preamble there is no nonce to answer with,
+        // and nobody who asked.
+        if !by_peer && self.peer.is_some() {
+            let _ = self.out.push_back(Out::Abort);
+        }
+        self.set_state(DestinationState::Failed);
+    }
+
+    fn reject(&mut self, err: Error) {
+        self.events.push(Event::Failed {
+            code: err.code,
+            by_peer: false,
+        });
+        self.error = Some(err);
+        self.hello_at = None;
+        self.out.clear();
+        let _ = self.out.push_back(Out::Reject);
+        self.set_state(DestinationState::Failed);
+    }
+
+    /// Feed bytes received on the main channel. Returns how many were used:
+    /// bytes of an incomplete frame are left; present them again with more.
+    /// An `Err` means the migration failed (the state is now `Failed`) or the
+    /// call was not valid in this state (nothing changed).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
+        if self.state == DestinationState::Failed {
+            return Err(Error::new(ErrorCode::InvalidState));
+        }
+        let mut used = 0usize;
+        while self.state != DestinationState::Failed {
+            let rest = data.get(used..).unwrap_or(&[]);
+            let step = if self.peer.is_none() {
+                match Preamble::decode(rest) {
+                    Ok(None) => break,
+                    Ok(Some(p)) => self.on_preamble(p).map(|_| preamble::LEN),
+                    Err(e) => Err(e),
+                }
+            } else {
+                match frame::split(rest) {
+                    Ok(None) => break,
+                    Ok(Some(f)) => self.on_frame(now, f).map(|_| f.len),
+                    Err(e) => Err(e),
+                }
+            };
+            match step {
+                Ok(n) => used = used.saturating_add(n),
+                Err(e) => {
+                    self.fail(e.clone(), false);
+                    return Err(e);
+                }
+            }
+        }
+        match (&self.error, self.state) {
+            (Some(e), DestinationState::Failed) => Err(e.clone()),
+            _ => Ok(used),
+        }
+    }
+
+    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+        if p.role != Role::Main {
+            return Err(Error::with(
+                ErrorCode::UnexpectedFrame,
+                Detail::Channel {
+                    role: p.role,
+                    index: p.index,
+                },
+            ));
+        }
+        self.peer = Some(p);
+        Ok(())
+    }
+
+    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+        match (self.state, f.kind) {
+            (_, FrameType::Abort) => {
+                let e = msg::decode_failure(f.payload)?;
+                self.fail(e, true);
+                Ok(())
+            }
+            (DestinationState::AwaitHello, FrameType::Hello) => {
+                let hello = Hello::decode(f.payload)?;
+                match self.evaluate(&hello) {
+                    Ok(agreed) => {
+                        self.welcome(now, &hello, agreed);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.reject(e);
+                        Ok(())
+                    }
+                }
+            }
+            (DestinationState::Precopy, FrameType::SwitchoverStart) => {
+                let s: SwitchoverStart = msg::decode_exact(f.payload)?;
+                self.on_switchover_start(s)
+            }
+            _ => Err(Error::with(
+                ErrorCode::UnexpectedFrame,
+                Detail::Frame(f.kind as u8),
+            )),
+        }
+    }
+
+    /// The whole verdict on a Hello, without changing any state: versions,
+    /// then capabilities, then devices in Hello order, then devices the
+    /// source did not list (docs/PROTOCOL.md §6).
+    fn evaluate(&self, hello: &Hello<'_>) -> Result<Agreed> {
+        let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
+        if self.cfg.versions.highest_common(theirs).is_none() {
+            return Err(Error::with(
+                ErrorCode::NoCommonVersion,
+                Detail::Versions {
+                    source: theirs,
+                    destination: self.cfg.versions,
+                },
+            ));
+        }
+        let agreed = negotiate(&hello.offer, &self.cfg.capabilities)?;
+        let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
+        let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
+        for (i, d) in hello.devices.iter::<DeviceOffer<'_>>().enumerate() {
+            let d = d?;
+            let name = || {
+                Detail::Device(DeviceName {
+                    name: crate::name(d.name).unwrap_or_default(),
+                    instance: d.instance,
+                })
+            };
+            let Some(id) = self.find_device(i, d.name, d.instance) else {
+                return Err(Error::with(ErrorCode::DeviceMissingOnDestination, name()));
+            };
+            let (w, b) = (usize::from(id.0) / 32, id.0 % 32);
+            let word = seen
+                .get_mut(w)
+                .ok_or(Error::new(ErrorCode::CapacityExceeded))?;
+            if *word & (1 << b) != 0 {
+                return Err(Error::with(ErrorCode::DuplicateDevice, name()));
+            }
+            *word |= 1 << b;
+            let supports = self.devices.get(id).is_some_and(|x| x.ack);
+            if ack_on && d.wants_ack && !supports {
+                return Err(Error::with(ErrorCode::DeviceUnsupported, name()));
+            }
+        }
+        for i in 0..self.devices.len() {
+            let listed = seen.get(i / 32).is_some_and(|w| w & (1 << (i % 32)) != 0);
+            if !listed {
+                return Err(Error::with(
+                    ErrorCode::DeviceMissingOnSource,
+                    self.devices.detail(DeviceId(i as u16)),
+                ));
+            }
+        }
+        Ok(agreed)
+    }
+
+    /// Look a Hello device up, trying the same position first: both sides
+    /// usually list devices in the same order.
+    fn find_device(&self, pos: usize, name: &str, instance: u32) -> Option<DeviceId> {
+        let same = DeviceId(pos as u16);
+        match self.devices.get(same) {
+            Some(d) if d.name.instance == instance && d.name.name.as_str() == name => Some(same),
+            _ => self.devices.find(name, instance),
+        }
+    }
+
+    fn welcome(&mut self, now: Instant, hello: &Hello<'_>, agreed: Agreed) {
+        let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
+        self.order.clear();
+        self.pending = 0;
+        for (i, d) in hello.devices.iter::<DeviceOffer<'_>>().enumerate() {
+            let Ok(d) = d else { continue };
+            let Some(id) = self.find_device(i, d.name, d.instance) else {
+                continue;
+            };
+            let supports = self.devices.get(id).is_some_and(|x| x.ack);
+            let participates = ack_on && d.wants_ack && supports;
+            if let Some(s) = self.dev.get_mut(usize::from(id.0)) {
+                *s = DevState {
+                    src_index: i as u16,
+                    participates,
+                    approved: false,
+                };
+            }
+            let _ = self.order.push(id.0);
+            self.pending += u16::from(participates);
+        }
+        let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
+        self.version = self.cfg.versions.highest_common(theirs).unwrap_or(1);
+        let set = ChannelsReady {
+            multifd: agreed.param(CapabilityId::MULTIFD),
+            preempt: agreed.is_on(CapabilityId::POSTCOPY_PREEMPT),
+            device_state: agreed.param(CapabilityId::DEVICE_STATE),
+        };
+        let totals = Totals {
+            multifd: hello
+                .offer
+                .get(CapabilityId::MULTIFD)
+                .map_or(0, |o| o.param),
+            device_state: hello
+                .offer
+                .get(CapabilityId::DEVICE_STATE)
+                .map_or(0, |o| o.param),
+        };
+        self.agreed = agreed;
+        self.hello_at = None;
+        self.switchover_at = Some(now.after(self.cfg.switchover_timeout));
+        let _ = self.out.push_back(Out::Welcome);
+        self.set_state(DestinationState::Precopy);
+        self.events.push(Event::Negotiated {
+            version: self.version,
+        });
+        let nonce = self.peer.map(|p| p.nonce).unwrap_or_default();
+        let events = &mut self.events;
+        self.channels.fix(set, totals, &nonce, |id, r| match r {
+            Ok(()) => events.push(Event::ChannelAssigned(id)),
+            Err(e) => events.push(Event::ChannelRefused {
+                channel: id,
+                code: e.code,
+            }),
+        });
+        if self.channels.is_complete() {
+            self.channels_complete();
+        } else {
+            self.channels_at = Some(now.after(self.cfg.channels_timeout));
+        }
+        if ack_on && self.pending == 0 {
+            self.arm_ack();
+        }
+    }
+
+    fn channels_complete(&mut self) {
+        self.channels_at = None;
+        if !self.out.iter().any(|o| *o == Out::ChannelsReady) {
+            self.push_out(Out::ChannelsReady);
+        }
+        self.events.push(Event::ChannelsReady);
+    }
+
+    fn push_out(&mut self, o: Out) {
+        // The queue is bounded by construction: at most Welcome, ChannelsReady,
+        // one Revoke of a sent ack and one Ack (unsent Ack+Revoke pairs cancel).
+        if self.out.push_back(o).is_err() {
+            self.fail(Error::new(ErrorCode::CapacityExceeded), false);
+        }
+    }
+
+    fn arm_ack(&mut self) {
+        self.epoch = self.epoch.saturating_add(1);
+        self.acked = true;
+        self.push_out(Out::Ack(self.epoch));
+        self.events
+            .push(Event::SwitchoverAcked { epoch: self.epoch });
+    }
+
+    fn on_switchover_start(&mut self, s: SwitchoverStart) -> Result<()> {
+        let ack_on = self.agreed.is_on(CapabilityId::SWITCHOVER_ACK);
+        // The decision may rest on an ack we have since revoked (the revoke
+        // crossed it on the wire): the source's decision stands.
+        let ok = if ack_on {
+            s.waived || (s.epoch >= 1 && s.epoch == self.sent_epoch)
+        } else {
+            s.epoch == 0
+        };
+        if !ok {
+            return Err(Error::with(
+                ErrorCode::SwitchoverNotAllowed,
+                Detail::Value {
+                    expected: self.sent_epoch,
+                    got: s.epoch,
+                },
+            ));
+        }
+        self.switchover_at = None;
+        self.out
+            .retain(|o| !matches!(o, Out::Ack(_) | Out::Revoke(..)));
+        self.events.push(Event::SwitchoverStarted {
+            epoch: s.epoch,
+            waived: s.waived,
+        });
+        self.set_state(DestinationState::SwitchedOver);
+        Ok(())
+    }
+
+    fn device_for_ack(&self, device: DeviceId) -> Result<DevState> {
+        let st = self
+            .dev
+            .get(usize::from(device.0))
+            .copied()
+            .ok_or(Error::with(
+                ErrorCode::UnknownDevice,
+                Detail::Value {
+                    expected: self.devices.len() as u32,
+                    got: u32::from(device.0),
+                },
+            ))?;
+        if !st.participates {
+            return Err(Error::with(
+                ErrorCode::DeviceNotParticipating,
+                self.devices.detail(device),
+            ));
+        }
+        Ok(st)
+    }
+
+    /// A device's initial data is loaded (QEMU's `qemu_loadvm_approve_switchover`).
+    /// The last pending approval queues the SwitchoverAck. Errors leave the count unchanged.
+    pub fn approve(&mut self, _now: Instant, device: DeviceId) -> Result<()> {
+        if self.state != DestinationState::Precopy {
+            return Err(Error::new(ErrorCode::InvalidState));
+        }
+        let st = self.device_for_ack(device)?;
+        if st.approved {
+            return Err(Error::with(
+                ErrorCode::AlreadyApproved,
+                self.devices.detail(device),
+            ));
+        }
+        if let Some(s) = self.dev.get_mut(usize::from(device.0)) {
+            s.approved = true;
+        }
+        self.pending = self.pending.saturating_sub(1);
+        self.events.push(Event::DeviceApproved {
+            device,
+            pending: self.pending,
+        });
+        if self.pending == 0 && !self.acked {
+            self.arm_ack();
+        }
+        Ok(())
+    }
+
+    /// A device's initial data grew again: withdraw its approval. Closes the
+    /// source's gate until the next ack. An error after SwitchoverStart.
+    pub fn revoke(&mut self, _now: Instant, device: DeviceId) -> Result<()> {
+        match self.state {
+            DestinationState::Precopy => {}
+            DestinationState::SwitchedOver => {
+                return Err(Error::with(
+                    ErrorCode::RevokeAfterSwitchoverStart,
+                    self.devices.detail(device),
+                ));
+            }
+            _ => return Err(Error::new(ErrorCode::InvalidState)),
+        }
+        let st = self.device_for_ack(device)?;
+        if !st.approved {
+            return Err(Error::with(
+                ErrorCode::NotApproved,
+                self.devices.detail(device),
+            ));
+        }
+        if let Some(s) = self.dev.get_mut(usize::from(device.0)) {
+            s.approved = false;
+        }
+        self.pending = self.pending.saturating_add(1);
+        self.events.push(Event::DeviceRevoked {
+            device,
+            pending: self.pending,
+        });
+        if self.acked {
+            self.acked = false;
+            if self.out.back() == Some(&Out::Ack(self.epoch)) {
+                // The ack never left: withdraw it instead of sending both.
+                self.out.pop_back();
+            } else {
+                self.push_out(Out::Revoke(self.epoch, st.src_index));
+            }
+        }
+        Ok(())
+    }
+
+    /// Take a secondary channel, given the preamble read from it. Channels may
+    /// come in any order, before or after Welcome. A refusal (`Err`) concerns
+    /// only that connection: close it; the session goes on.
+    pub fn accept_channel(&mut self, now: Instant, p: &Preamble) -> Result<Assignment> {
+        let id = p.channel();
+        let allowed = match self.state {
+            DestinationState::AwaitHello | DestinationState::Precopy => true,
+            DestinationState::SwitchedOver => p.is_reattach(),
+            DestinationState::Failed => false,
+        };
+        if !allowed {
+            return Err(Error::new(ErrorCode::InvalidState));
+        }
+        let main = self.peer.as_ref();
+        if let Some(m) = main {
+            if m.versions != p.versions {
+                return Err(Error::with(
+                    ErrorCode::BadVersionRange,
+                    Detail::Channel {
+                        role: id.role,
+                        index: id.index,
+                    },
+                ));
+            }
+        }
+        if id.role == Role::Main {
+            // Only a reattached main (postcopy recovery) may come this way.
+            return match main {
+                Some(m) if p.is_reattach() && m.nonce == p.nonce => Ok(Assignment::Reattached(id)),
+                Some(m) if m.nonce != p.nonce => Err(Error::with(
+                    ErrorCode::WrongNonce,
+                    Detail::Channel {
+                        role: id.role,
+                        index: id.index,
+                    },
+                )),
+                _ => Err(Error::with(
+                    ErrorCode::DuplicateChannel,
+                    Detail::Channel {
+                        role: id.role,
+                        index: id.index,
+                    },
+                )),
+            };
+        }
+        let nonce = main.map(|m| m.nonce);
+        let a = self.channels.accept(p, nonce.as_ref())?;
+        match a {
+            Assignment::Assigned(id) => self.events.push(Event::ChannelAssigned(id)),
+            Assignment::Reattached(id) => self.events.push(Event::ChannelReattached(id)),
+            Assignment::Held(_) => {}
+        }
+        if !matches!(a, Assignment::Held(_)) && self.channels.is_complete() {
+            self.channels_complete();
+        }
+        let _ = now;
+        Ok(a)
+    }
+
+    /// A channel's connection broke. Starts the channels deadline again; the
+    /// source re-attaches it with the same nonce and name.
+    pub fn channel_lost(&mut self, now: Instant, id: ChannelId) -> Result<()> {
+        if !matches!(
+            self.state,
+            DestinationState::Precopy | DestinationState::SwitchedOver
+        ) {
+            return Err(Error::new(ErrorCode::InvalidState));
+        }
+        self.channels.mark_lost(id)?;
+        self.channels_at = Some(now.after(self.cfg.channels_timeout));
+        Ok(())
+    }
+
+    /// Write pending frames into `buf`: the preamble first, then as many whole
+    /// frames as fit. Returns the bytes written, 0 if nothing is pending.
+    /// `BufferTooSmall` (nothing written, nothing lost) if the next frame does
+    /// not fit at all.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Result<usize> {
+        let mut at = 0usize;
+        if self.out.is_empty() {
+            return Ok(0);
+        }
+        if !self.preamble_sent {
+            let nonce = self.peer.map(|p| p.nonce).unwrap_or_default();
+            at = Preamble::main(self.cfg.versions, nonce).encode(buf)?;
+        }
+        while let Some(&o) = self.out.front() {
+            match self.write_out(buf, at, o) {
+                Ok(n) => {
+                    at += n;
+                    self.out.pop_front();
+                    self.preamble_sent = true;
+                    if let Out::Ack(e) = o {
+                        self.sent_epoch = e;
+                    }
+                }
+                Err(e) if !self.preamble_sent => return Err(e),
+                Err(e) if at == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(at)
+    }
+
+    fn write_out(&self, buf: &mut [u8], at: usize, o: Out) -> Result<usize> {
+        match o {
+            Out::Welcome => write_into(buf, at, FrameType::Welcome, |w| {
+                let verdicts = self
+                    .order
+                    .iter()
+                    .map(|&i| self.dev.get(usize::from(i)).is_some_and(|d| d.participates));
+                Welcome::encode(
+                    w,
+                    self.version,
+                    &self.cfg.capabilities,
+                    &self.agreed,
+                    verdicts,
+                )
+            }),
+            Out::Reject | Out::Abort => {
+                let kind = if o == Out::Reject {
+                    FrameType::Reject
+                } else {
+                    FrameType::Abort
+                };
+                let err = self
+                    .error
+                    .clone()
+                    .unwrap_or(Error::new(ErrorCode::LocalAbort));
+                write_into(buf, at, kind, |w| msg::encode_failure(w, &err))
+            }
+            Out::ChannelsReady => {
+                let set = self.channels.expected().unwrap_or_default();
+                write_into(buf, at, FrameType::ChannelsReady, |w| {
+                    msg::encode_value(w, &set)
+                })
+            }
+            Out::Ack(epoch) => write_into(buf, at, FrameType::SwitchoverAck, |w| {
+                msg::encode_value(w, &SwitchoverAck { epoch })
+            }),
+            Out::Revoke(epoch, device) => write_into(buf, at, FrameType::SwitchoverRevoke, |w| {
+                msg::encode_value(w, &SwitchoverRevoke { epoch, device })
+            }),
+        }
+    }
+}

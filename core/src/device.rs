@@ -1,0 +1,103 @@
+//! Device tables: the source's list (with "wants switchover-ack") and the
+//! destination's registry (with "supports switchover-ack").
+
+use heapless::Vec;
+
+use crate::capacity::MAX_DEVICES;
+use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
+use crate::Name;
+
+/// A device's position in the local table of the side that registered it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DeviceId(pub u16);
+
+/// One device of a local table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Device {
+    /// idstr and instance id.
+    pub name: DeviceName,
+    /// Source: wants switchover-ack. Destination: supports it.
+    pub ack: bool,
+}
+
+/// A fixed-capacity table of devices, unique by (idstr, instance).
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DeviceTable {
+    devices: Vec<Device, MAX_DEVICES>,
+}
+
+impl DeviceTable {
+    /// An empty table.
+    pub const fn new() -> Self {
+        DeviceTable {
+            devices: Vec::new(),
+        }
+    }
+
+    /// Add a device. Refuses an empty or too-long name, a duplicate, a full table.
+    pub fn add(&mut self, name: &str, instance: u32, ack: bool) -> Result<DeviceId> {
+        if name.is_empty() {
+            return Err(Error::with(
+                ErrorCode::InvalidArgument,
+                Detail::Value {
+                    expected: 1,
+                    got: 0,
+                },
+            ));
+        }
+        let n: Name = crate::name(name)?;
+        let dn = DeviceName { name: n, instance };
+        if self.find(name, instance).is_some() {
+            return Err(Error::with(ErrorCode::DuplicateDevice, Detail::Device(dn)));
+        }
+        let id = DeviceId(self.devices.len() as u16);
+        self.devices.push(Device { name: dn, ack }).map_err(|d| {
+            let _ = d;
+            Error::with(
+                ErrorCode::CapacityExceeded,
+                Detail::Value {
+                    expected: MAX_DEVICES as u32,
+                    got: MAX_DEVICES as u32 + 1,
+                },
+            )
+        })?;
+        Ok(id)
+    }
+
+    /// The device with this (idstr, instance).
+    pub fn find(&self, name: &str, instance: u32) -> Option<DeviceId> {
+        self.devices
+            .iter()
+            .position(|d| d.name.instance == instance && d.name.name.as_str() == name)
+            .map(|i| DeviceId(i as u16))
+    }
+
+    /// The device with this id.
+    pub fn get(&self, id: DeviceId) -> Option<&Device> {
+        self.devices.get(id.0 as usize)
+    }
+
+    /// All devices, in registration order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Device> {
+        self.devices.iter()
+    }
+
+    /// Number of devices.
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    /// The error detail naming device `id`.
+    pub fn detail(&self, id: DeviceId) -> Detail {
+        self.get(id)
+            .map_or(Detail::None, |d| Detail::Device(d.name.clone()))
+    }
+}

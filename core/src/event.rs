@@ -1,0 +1,109 @@
+//! What a state machine reports to its caller through `poll_event`.
+
+use crate::channel::ChannelId;
+use crate::device::DeviceId;
+use crate::error::ErrorCode;
+
+/// Something the caller should know. Details (the agreement, the error) are
+/// read from the state machine; events stay small and `Copy`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Event {
+    /// Negotiation succeeded: Welcome sent (destination) or accepted (source).
+    Negotiated {
+        /// The chosen protocol version.
+        version: u8,
+    },
+    /// Destination: a secondary channel got its name.
+    ChannelAssigned(ChannelId),
+    /// Destination: a channel held before Welcome was refused once the agreement was known.
+    ChannelRefused {
+        /// The channel as its preamble named it.
+        channel: ChannelId,
+        /// Why.
+        code: ErrorCode,
+    },
+    /// Destination: a lost channel came back.
+    ChannelReattached(ChannelId),
+    /// Every negotiated channel is attached (destination: ChannelsReady queued;
+    /// source: ChannelsReady received).
+    ChannelsReady,
+    /// Destination: a device approved; `pending` are still to approve.
+    DeviceApproved {
+        /// The device (destination registry id).
+        device: DeviceId,
+        /// Participating devices still pending.
+        pending: u16,
+    },
+    /// Destination: a device withdrew its approval.
+    DeviceRevoked {
+        /// The device (destination registry id).
+        device: DeviceId,
+        /// Participating devices now pending.
+        pending: u16,
+    },
+    /// The switchover-ack was queued (destination) or received (source).
+    SwitchoverAcked {
+        /// Arming number.
+        epoch: u32,
+    },
+    /// Source: the destination revoked the ack because `device` withdrew.
+    SwitchoverRevoked {
+        /// The device (source table id).
+        device: DeviceId,
+        /// The ack that no longer holds.
+        epoch: u32,
+    },
+    /// Source: the ack deadline passed and the policy lets the migration proceed.
+    AckWaived,
+    /// The switchover decision was sent (source) or received (destination).
+    SwitchoverStarted {
+        /// The ack it rests on (0 without switchover-ack).
+        epoch: u32,
+        /// It rests on a waived ack.
+        waived: bool,
+    },
+    /// The migration failed; `error()` has the detail.
+    Failed {
+        /// The error code.
+        code: ErrorCode,
+        /// The peer reported it (Reject or Abort) rather than this side finding it.
+        by_peer: bool,
+    },
+}
+
+/// A bounded event queue. If the caller never polls, the oldest events are
+/// dropped and counted: state and error stay readable from the machine.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Events {
+    queue: heapless::Deque<Event, { crate::capacity::EVENT_QUEUE }>,
+    dropped: u32,
+}
+
+impl Events {
+    pub(crate) fn push(&mut self, e: Event) {
+        if self.queue.is_full() {
+            self.queue.pop_front();
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        let _ = self.queue.push_back(e);
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    pub(crate) fn dropped(&self) -> u32 {
+        self.dropped
+    }
+}
+
+/// The earliest of several optional deadlines.
+pub(crate) fn earliest(ds: &[Option<crate::Instant>]) -> Option<crate::Instant> {
+    ds.iter().flatten().copied().min()
+}
+
+/// Whether an optional deadline has passed at `now`.
+pub(crate) fn expired(d: Option<crate::Instant>, now: crate::Instant) -> bool {
+    d.is_some_and(|d| now >= d)
+}

@@ -1,0 +1,123 @@
+//! Frames: a 3-byte header (type, big-endian payload length) and a postcard
+//! payload of at most [`MAX_PAYLOAD`] bytes.
+
+use crate::error::{Detail, Error, ErrorCode, Result};
+
+/// Bytes in a frame header.
+pub const HEADER_LEN: usize = 3;
+/// Largest payload a frame may carry. Receivers refuse longer frames as soon
+/// as they see the header, before any payload arrives.
+pub const MAX_PAYLOAD: usize = 16384;
+/// Largest frame: header plus maximal payload. A receive buffer this large
+/// always holds a whole frame.
+pub const MAX_FRAME: usize = HEADER_LEN + MAX_PAYLOAD;
+
+/// The frame types of protocol version 1.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum FrameType {
+    /// Source to destination: offers and devices.
+    Hello = 0x01,
+    /// Destination to source: the agreement.
+    Welcome = 0x02,
+    /// Destination to source: negotiation failed (layout frozen for all versions).
+    Reject = 0x03,
+    /// Destination to source: every negotiated channel is attached.
+    ChannelsReady = 0x04,
+    /// Destination to source: every participating device approved.
+    SwitchoverAck = 0x05,
+    /// Destination to source: a device withdrew its approval.
+    SwitchoverRevoke = 0x06,
+    /// Source to destination: the switchover decision.
+    SwitchoverStart = 0x07,
+    /// Either way: the migration fails (layout frozen for all versions).
+    Abort = 0x08,
+}
+
+impl FrameType {
+    /// The frame type with this number.
+    pub const fn from_u8(v: u8) -> Option<Self> {
+        use FrameType::*;
+        Some(match v {
+            0x01 => Hello,
+            0x02 => Welcome,
+            0x03 => Reject,
+            0x04 => ChannelsReady,
+            0x05 => SwitchoverAck,
+            0x06 => SwitchoverRevoke,
+            0x07 => SwitchoverStart,
+            0x08 => Abort,
+            _ => return None,
+        })
+    }
+}
+
+/// A frame found at the start of a byte slice.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RawFrame<'a> {
+    /// Its type.
+    pub kind: FrameType,
+    /// Its payload.
+    pub payload: &'a [u8],
+    /// Header plus payload: the bytes it occupies.
+    pub len: usize,
+}
+
+/// Split the frame at the start of `bytes`. `Ok(None)` means the frame is not
+/// complete yet. An unknown type or an oversized length fails at once.
+pub fn split(bytes: &[u8]) -> Result<Option<RawFrame<'_>>> {
+    let Some(&t) = bytes.first() else {
+        return Ok(None);
+    };
+    let kind =
+        FrameType::from_u8(t).ok_or(Error::with(ErrorCode::UnknownFrameType, Detail::Frame(t)))?;
+    let (Some(&hi), Some(&lo)) = (bytes.get(1), bytes.get(2)) else {
+        return Ok(None);
+    };
+    let n = u16::from_be_bytes([hi, lo]) as usize;
+    if n > MAX_PAYLOAD {
+        return Err(Error::with(
+            ErrorCode::FrameTooLarge,
+            Detail::Value {
+                expected: MAX_PAYLOAD as u32,
+                got: n as u32,
+            },
+        ));
+    }
+    let len = HEADER_LEN + n;
+    let Some(payload) = bytes.get(HEADER_LEN..len) else {
+        return Ok(None);
+    };
+    Ok(Some(RawFrame { kind, payload, len }))
+}
+
+/// Write a frame whose payload `body` writes into the slice it is given and
+/// returns the payload length. Returns the frame's total length.
+pub fn write(
+    out: &mut [u8],
+    kind: FrameType,
+    body: impl FnOnce(&mut [u8]) -> Result<usize>,
+) -> Result<usize> {
+    let (head, rest) = out
+        .split_at_mut_checked(HEADER_LEN)
+        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+    let cap = rest.len().min(MAX_PAYLOAD);
+    let rest = rest
+        .get_mut(..cap)
+        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+    let n = body(rest).map_err(|e| {
+        // A payload that overflows a buffer of MAX_PAYLOAD bytes is too large
+        // for the protocol, not for the caller.
+        if e.code == ErrorCode::BufferTooSmall && cap == MAX_PAYLOAD {
+            Error::new(ErrorCode::FrameTooLarge)
+        } else {
+            e
+        }
+    })?;
+    let len = u16::try_from(n)
+        .map_err(|_| Error::new(ErrorCode::FrameTooLarge))?
+        .to_be_bytes();
+    head.copy_from_slice(&[kind as u8, len[0], len[1]]);
+    Ok(HEADER_LEN + n)
+}

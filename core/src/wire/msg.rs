@@ -1,0 +1,402 @@
+//! Frame payloads. Lists are written and read one element at a time (see
+//! [`Reader`]), so a Hello with many devices never sits whole on the stack;
+//! the bytes are exactly postcard's encoding of the structs in the spec (§5).
+
+use serde::{Deserialize, Serialize};
+
+use crate::capacity::{MAX_CAPABILITIES, MAX_DEVICES, MAX_NAME_LEN};
+use crate::caps::{Agreed, CapOffer, Enabled, Offer};
+use crate::channel::Role;
+use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
+use crate::version::VersionRange;
+use crate::wire::{malformed, Reader, Writer};
+use crate::{CapabilityId, Name};
+
+/// One device as the source lists it in Hello.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceOffer<'a> {
+    /// The idstr (QEMU's section name), at most `MAX_NAME_LEN` bytes.
+    pub name: &'a str,
+    /// The instance id.
+    pub instance: u32,
+    /// Whether the source wants switchover-ack for this device.
+    pub wants_ack: bool,
+}
+
+/// A list read lazily from a payload: its length and a reader at its first element.
+#[derive(Copy, Clone, Debug)]
+pub struct List<'a> {
+    len: usize,
+    reader: Reader<'a>,
+}
+
+impl<'a> List<'a> {
+    /// Number of elements.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the list is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Walk the elements. Decoding was checked when the payload was parsed, so
+    /// an error here means the caller built a `List` some other way.
+    pub fn iter<T: Deserialize<'a>>(&self) -> impl Iterator<Item = Result<T>> + 'a {
+        let mut r = self.reader;
+        (0..self.len).map(move |_| r.take::<T>())
+    }
+
+    /// Element `i`, walking from the start (bounded by the list length).
+    pub fn get<T: Deserialize<'a>>(&self, i: usize) -> Result<T> {
+        self.iter::<T>().nth(i).unwrap_or(Err(malformed()))
+    }
+}
+
+/// Read a list of `T`, checking every element decodes, and skip past it.
+fn read_list<'a, T: Deserialize<'a>>(r: &mut Reader<'a>, max: usize) -> Result<List<'a>> {
+    let len = r.len(max)?;
+    let start = *r;
+    for _ in 0..len {
+        r.take::<T>()?;
+    }
+    Ok(List { len, reader: start })
+}
+
+fn read_offer(r: &mut Reader<'_>) -> Result<Offer> {
+    let n = r.len(MAX_CAPABILITIES)?;
+    let mut offer = Offer::new();
+    for _ in 0..n {
+        offer.push_wire(r.take::<CapOffer>()?)?;
+    }
+    Ok(offer)
+}
+
+fn write_offer(w: &mut Writer<'_>, offer: &Offer) -> Result<()> {
+    w.len(offer.entries().len())?;
+    offer.entries().iter().try_for_each(|e| w.put(e))
+}
+
+/// Hello: the source's capability offer and device list.
+#[derive(Clone, Debug)]
+pub struct Hello<'a> {
+    /// The source's offer.
+    pub offer: Offer,
+    /// The source's devices, as [`DeviceOffer`]s.
+    pub devices: List<'a>,
+}
+
+impl<'a> Hello<'a> {
+    /// Decode and check a Hello payload: offer rules, names within
+    /// `MAX_NAME_LEN`, at most `MAX_DEVICES` devices, no trailing bytes.
+    pub fn decode(payload: &'a [u8]) -> Result<Self> {
+        let mut r = Reader::new(payload);
+        let offer = read_offer(&mut r)?;
+        let devices = read_list::<DeviceOffer<'a>>(&mut r, MAX_DEVICES)?;
+        r.finish()?;
+        for d in devices.iter::<DeviceOffer<'a>>() {
+            let d = d?;
+            if d.name.is_empty() || d.name.len() > MAX_NAME_LEN {
+                return Err(Error::with(
+                    ErrorCode::InvalidArgument,
+                    Detail::Value {
+                        expected: MAX_NAME_LEN as u32,
+                        got: d.name.len() as u32,
+                    },
+                ));
+            }
+        }
+        Ok(Hello { offer, devices })
+    }
+
+    /// Encode a Hello payload from an offer and a device iterator.
+    pub fn encode<'d>(
+        out: &mut [u8],
+        offer: &Offer,
+        devices: impl ExactSizeIterator<Item = DeviceOffer<'d>>,
+    ) -> Result<usize> {
+        let mut w = Writer::new(out);
+        write_offer(&mut w, offer)?;
+        w.len(devices.len())?;
+        for d in devices {
+            w.put(&d)?;
+        }
+        Ok(w.position())
+    }
+}
+
+/// Welcome: the agreement, with the destination's own offer so the source can
+/// recompute it, and one verdict per source device (true = participates).
+#[derive(Clone, Debug)]
+pub struct Welcome<'a> {
+    /// The chosen protocol version.
+    pub version: u8,
+    /// The destination's offer.
+    pub offer: Offer,
+    /// The capabilities switched on.
+    pub agreed: Agreed,
+    /// Per source device, in Hello order: takes part in switchover-ack.
+    pub verdicts: List<'a>,
+}
+
+impl<'a> Welcome<'a> {
+    /// Decode and check a Welcome payload.
+    pub fn decode(payload: &'a [u8]) -> Result<Self> {
+        let mut r = Reader::new(payload);
+        let version: u8 = r.take()?;
+        let offer = read_offer(&mut r)?;
+        let n = r.len(MAX_CAPABILITIES)?;
+        let mut agreed = Agreed::new();
+        for _ in 0..n {
+            agreed.push(r.take::<Enabled>()?)?;
+        }
+        let verdicts = read_list::<bool>(&mut r, MAX_DEVICES)?;
+        r.finish()?;
+        Ok(Welcome {
+            version,
+            offer,
+            agreed,
+            verdicts,
+        })
+    }
+
+    /// Encode a Welcome payload.
+    pub fn encode(
+        out: &mut [u8],
+        version: u8,
+        offer: &Offer,
+        agreed: &Agreed,
+        verdicts: impl ExactSizeIterator<Item = bool>,
+    ) -> Result<usize> {
+        let mut w = Writer::new(out);
+        w.put(&version)?;
+        write_offer(&mut w, offer)?;
+        w.len(agreed.entries().len())?;
+        agreed.entries().iter().try_for_each(|e| w.put(e))?;
+        w.len(verdicts.len())?;
+        for v in verdicts {
+            w.put(&v)?;
+        }
+        Ok(w.position())
+    }
+}
+
+/// The wire form of [`Detail`]. Its variants and their order are frozen: the
+/// Reject and Abort payloads must decode in every version.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum DetailWire<'a> {
+    None,
+    Capability(u16),
+    Dependency {
+        capability: u16,
+        needs: u16,
+    },
+    Device {
+        name: &'a str,
+        instance: u32,
+    },
+    Versions {
+        source_min: u8,
+        source_max: u8,
+        destination_min: u8,
+        destination_max: u8,
+    },
+    Channel {
+        role: Role,
+        index: u16,
+    },
+    MissingChannels {
+        role: Role,
+        index: u16,
+        missing: u16,
+    },
+    Frame(u8),
+    Value {
+        expected: u32,
+        got: u32,
+    },
+}
+
+impl<'a> DetailWire<'a> {
+    fn from_detail(d: &'a Detail) -> Self {
+        match d {
+            Detail::None => DetailWire::None,
+            Detail::Capability(c) => DetailWire::Capability(c.0),
+            Detail::Dependency { capability, needs } => DetailWire::Dependency {
+                capability: capability.0,
+                needs: needs.0,
+            },
+            Detail::Device(d) => DetailWire::Device {
+                name: d.name.as_str(),
+                instance: d.instance,
+            },
+            Detail::Versions {
+                source,
+                destination,
+            } => DetailWire::Versions {
+                source_min: source.min,
+                source_max: source.max,
+                destination_min: destination.min,
+                destination_max: destination.max,
+            },
+            Detail::Channel { role, index } => DetailWire::Channel {
+                role: *role,
+                index: *index,
+            },
+            Detail::MissingChannels {
+                role,
+                index,
+                missing,
+            } => DetailWire::MissingChannels {
+                role: *role,
+                index: *index,
+                missing: *missing,
+            },
+            Detail::Frame(t) => DetailWire::Frame(*t),
+            Detail::Value { expected, got } => DetailWire::Value {
+                expected: *expected,
+                got: *got,
+            },
+        }
+    }
+
+    fn into_detail(self) -> Detail {
+        match self {
+            DetailWire::None => Detail::None,
+            DetailWire::Capability(c) => Detail::Capability(CapabilityId(c)),
+            DetailWire::Dependency { capability, needs } => Detail::Dependency {
+                capability: CapabilityId(capability),
+                needs: CapabilityId(needs),
+            },
+            DetailWire::Device { name, instance } => Detail::Device(DeviceName {
+                name: truncated(name),
+                instance,
+            }),
+            DetailWire::Versions {
+                source_min,
+                source_max,
+                destination_min,
+                destination_max,
+            } => Detail::Versions {
+                source: VersionRange::new(source_min, source_max),
+                destination: VersionRange::new(destination_min, destination_max),
+            },
+            DetailWire::Channel { role, index } => Detail::Channel { role, index },
+            DetailWire::MissingChannels {
+                role,
+                index,
+                missing,
+            } => Detail::MissingChannels {
+                role,
+                index,
+                missing,
+            },
+            DetailWire::Frame(t) => Detail::Frame(t),
+            DetailWire::Value { expected, got } => Detail::Value { expected, got },
+        }
+    }
+}
+
+/// A peer's device name longer than our capacity is shortened (at a character
+/// boundary) rather than refused: it only decorates an error.
+fn truncated(s: &str) -> Name {
+    let mut n = Name::new();
+    for c in s.chars() {
+        if n.push(c).is_err() {
+            break;
+        }
+    }
+    n
+}
+
+/// Reject and Abort payload: an error code and its detail.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct FailureWire<'a> {
+    code: u16,
+    #[serde(borrow)]
+    detail: DetailWire<'a>,
+}
+
+/// Encode a Reject or Abort payload.
+pub fn encode_failure(out: &mut [u8], err: &Error) -> Result<usize> {
+    let mut w = Writer::new(out);
+    w.put(&FailureWire {
+        code: err.code.as_u16(),
+        detail: DetailWire::from_detail(&err.detail),
+    })?;
+    Ok(w.position())
+}
+
+/// Decode a Reject or Abort payload. A code this version does not know
+/// becomes `UnknownPeerError` with the number in its detail.
+pub fn decode_failure(payload: &[u8]) -> Result<Error> {
+    let mut r = Reader::new(payload);
+    let f: FailureWire<'_> = r.take()?;
+    r.finish()?;
+    Ok(match ErrorCode::from_u16(f.code) {
+        Some(code) => Error::with(code, f.detail.into_detail()),
+        None => Error::with(
+            ErrorCode::UnknownPeerError,
+            Detail::Value {
+                expected: 0,
+                got: f.code as u32,
+            },
+        ),
+    })
+}
+
+/// ChannelsReady: the counts of the attached set, which equals the negotiated set.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ChannelsReady {
+    /// Multifd channels 0..multifd attached.
+    pub multifd: u16,
+    /// The preempt channel attached.
+    pub preempt: bool,
+    /// Device-state channels 0..device_state attached.
+    pub device_state: u16,
+}
+
+/// SwitchoverAck: every participating device approved, for arming `epoch`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SwitchoverAck {
+    /// Arming number, 1 for the first ack, one more after each revoke.
+    pub epoch: u32,
+}
+
+/// SwitchoverRevoke: `device` withdrew its approval; ack `epoch` no longer holds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SwitchoverRevoke {
+    /// The ack this revokes.
+    pub epoch: u32,
+    /// The device's position in the source's Hello list.
+    pub device: u16,
+}
+
+/// SwitchoverStart: the source's final decision to switch over.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SwitchoverStart {
+    /// The ack the decision rests on; 0 when switchover-ack is off.
+    pub epoch: u32,
+    /// The ack deadline passed and the source's policy let it proceed.
+    pub waived: bool,
+}
+
+/// Decode a fixed-shape payload and refuse trailing bytes.
+pub fn decode_exact<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T> {
+    let mut r = Reader::new(payload);
+    let v = r.take()?;
+    r.finish()?;
+    Ok(v)
+}
+
+/// Encode a fixed-shape payload.
+pub fn encode_value<T: Serialize>(out: &mut [u8], v: &T) -> Result<usize> {
+    let mut w = Writer::new(out);
+    w.put(v)?;
+    Ok(w.position())
+}

@@ -1,0 +1,155 @@
+//! The preamble: 28 fixed bytes at the start of every accord channel, in both
+//! directions of the main channel. Its layout never changes between versions,
+//! so any version can read who is talking, in which role and which versions.
+
+use crate::channel::{ChannelId, Role};
+use crate::error::{Detail, Error, ErrorCode, Result};
+use crate::version::VersionRange;
+
+/// The four magic bytes, "ACRD". Distinct from QEMU's QEVM (`0x5145564d`),
+/// its multifd magic (`0x11223344`) and a TLS record (first byte `0x16`).
+pub const MAGIC: [u8; 4] = *b"ACRD";
+/// Length of a preamble in bytes.
+pub const LEN: usize = 28;
+/// Flag bit: this channel replaces a lost one (postcopy recovery).
+pub const FLAG_REATTACH: u8 = 0x01;
+
+/// A decoded preamble.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Preamble {
+    /// Versions the sender speaks.
+    pub versions: VersionRange,
+    /// What the channel is for.
+    pub role: Role,
+    /// Flag bits; only [`FLAG_REATTACH`] is defined.
+    pub flags: u8,
+    /// Index within the role.
+    pub index: u16,
+    /// Channels of this role the sender opens.
+    pub total: u16,
+    /// The migration's session nonce, chosen by the source.
+    pub nonce: [u8; 16],
+}
+
+impl Preamble {
+    /// The preamble of a main channel.
+    pub const fn main(versions: VersionRange, nonce: [u8; 16]) -> Self {
+        Preamble {
+            versions,
+            role: Role::Main,
+            flags: 0,
+            index: 0,
+            total: 1,
+            nonce,
+        }
+    }
+
+    /// The channel this preamble names.
+    pub const fn channel(&self) -> ChannelId {
+        ChannelId {
+            role: self.role,
+            index: self.index,
+        }
+    }
+
+    /// Whether the reattach flag is set.
+    pub const fn is_reattach(&self) -> bool {
+        self.flags & FLAG_REATTACH != 0
+    }
+
+    /// The 28 bytes of this preamble.
+    pub fn to_bytes(&self) -> [u8; LEN] {
+        let mut b = [0u8; LEN];
+        let i = self.index.to_be_bytes();
+        let t = self.total.to_be_bytes();
+        let head = [
+            MAGIC[0],
+            MAGIC[1],
+            MAGIC[2],
+            MAGIC[3],
+            self.versions.min,
+            self.versions.max,
+            self.role as u8,
+            self.flags,
+            i[0],
+            i[1],
+            t[0],
+            t[1],
+        ];
+        for (dst, src) in b.iter_mut().zip(head.iter().chain(self.nonce.iter())) {
+            *dst = *src;
+        }
+        b
+    }
+
+    /// Write the preamble to the start of `out`, returning its length.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
+        let dst = out
+            .get_mut(..LEN)
+            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+        dst.copy_from_slice(&self.to_bytes());
+        Ok(LEN)
+    }
+
+    /// Decode a preamble from the start of `bytes`. `Ok(None)` means more
+    /// bytes are needed; a wrong magic fails as soon as its first byte is seen.
+    pub fn decode(bytes: &[u8]) -> Result<Option<Preamble>> {
+        let seen = bytes.len().min(MAGIC.len());
+        if bytes.get(..seen) != MAGIC.get(..seen) {
+            return Err(Error::new(ErrorCode::BadMagic));
+        }
+        let Some(b) = bytes.get(..LEN) else {
+            return Ok(None);
+        };
+        let byte = |i: usize| b.get(i).copied().unwrap_or(0);
+        let versions = VersionRange::new(byte(4), byte(5));
+        if !versions.is_valid() {
+            return Err(Error::with(
+                ErrorCode::BadVersionRange,
+                Detail::Value {
+                    expected: 1,
+                    got: u32::from_be_bytes([0, 0, byte(4), byte(5)]),
+                },
+            ));
+        }
+        let role = Role::from_u8(byte(6)).ok_or(Error::with(
+            ErrorCode::UnknownRole,
+            Detail::Value {
+                expected: 3,
+                got: byte(6) as u32,
+            },
+        ))?;
+        let flags = byte(7);
+        if flags & !FLAG_REATTACH != 0 {
+            return Err(Error::with(
+                ErrorCode::ReservedFlags,
+                Detail::Value {
+                    expected: 0,
+                    got: flags as u32,
+                },
+            ));
+        }
+        let index = u16::from_be_bytes([byte(8), byte(9)]);
+        let total = u16::from_be_bytes([byte(10), byte(11)]);
+        let single = matches!(role, Role::Main | Role::Preempt);
+        if index >= total || (single && total != 1) {
+            return Err(Error::with(
+                ErrorCode::BadChannelIndex,
+                Detail::Channel { role, index },
+            ));
+        }
+        let mut nonce = [0u8; 16];
+        for (dst, src) in nonce.iter_mut().zip(b.iter().skip(12)) {
+            *dst = *src;
+        }
+        Ok(Some(Preamble {
+            versions,
+            role,
+            flags,
+            index,
+            total,
+            nonce,
+        }))
+    }
+}
