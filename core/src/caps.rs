@@ -211,9 +211,9 @@ impl Offer {
 
     /// Stop offering `id`.
     pub fn remove(&mut self, id: CapabilityId) {
-        if let Ok(i) = self.entries.binary_search_by_key(&id, |e| e.id) {
-            self.entries.remove(i);
-        }
+        // retain, not Vec::remove(index): the latter keeps a bounds-check
+        // panic at opt-level s, which the firmware's no-panic link refuses.
+        self.entries.retain(|e| e.id != id);
     }
 
     /// The offer for `id`, if any.
@@ -332,9 +332,7 @@ impl Agreed {
     }
 
     fn remove(&mut self, id: CapabilityId) {
-        if let Some(i) = self.on.iter().position(|e| e.id == id) {
-            self.on.remove(i);
-        }
+        self.on.retain(|e| e.id != id);
     }
 }
 

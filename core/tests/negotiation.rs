@@ -194,8 +194,7 @@ mod dependencies {
                 }
             )
         );
-        let mut cfg = SourceConfig::default();
-        cfg.capabilities = offer(&[(ACK, REQ, 0)]);
+        let cfg = SourceConfig { capabilities: offer(&[(ACK, REQ, 0)]), ..SourceConfig::default() };
         assert_eq!(
             Source::new(cfg, NONCE).unwrap_err().code,
             ErrorCode::InvalidOffer

@@ -1,6 +1,5 @@
 //! C API of accord. Filled in by the C API issue; the crate exists now so the
 //! workspace shape (core, ffi, bench) is fixed from the start.
-#![no_std]
 
 /// Library version, as the C API will report it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = accord_core::VERSION;
