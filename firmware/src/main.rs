@@ -100,10 +100,11 @@ unsafe fn DefaultHandler(_irqn: i16) {
     exit(false)
 }
 
-/// Release builds: the no-panic proof. This handler references a symbol
+/// Release builds: the no-panic proof (unless the measurement-only
+/// `allow-panic` feature is on). This handler references a symbol
 /// that exists nowhere, so the image links only if every call to it was
 /// optimised away, that is, if no panic path survived.
-#[cfg(not(debug_assertions))]
+#[cfg(not(any(debug_assertions, feature = "allow-panic")))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     extern "C" {
@@ -115,8 +116,9 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 }
 
 /// Debug builds keep their panics (overflow checks, debug assertions), so
-/// they get a real handler that reports and fails the run.
-#[cfg(debug_assertions)]
+/// they get a real handler that reports and fails the run; so do
+/// `allow-panic` measurement builds.
+#[cfg(any(debug_assertions, feature = "allow-panic"))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     host::text("RESULT=fail panic\n");
