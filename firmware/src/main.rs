@@ -22,6 +22,7 @@ mod host;
 #[cfg(feature = "defmt")]
 mod logger;
 mod stack;
+#[cfg(not(feature = "baseline"))]
 mod workload;
 
 use core::mem::size_of;
@@ -33,7 +34,16 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 
 pub use stack::stack_high_water;
+#[cfg(not(feature = "baseline"))]
 pub use workload::run_handshake;
+
+/// The `baseline` measurement build: the same firmware without accord-core's
+/// workload, so the size report can subtract it.
+#[cfg(feature = "baseline")]
+pub fn run_handshake() -> Result<(), &'static str> {
+    stack::checkpoint("baseline");
+    Ok(())
+}
 
 #[entry]
 fn main() -> ! {
