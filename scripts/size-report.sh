@@ -108,6 +108,11 @@ while IFS='=' read -r k v; do
     [ -n "$k" ] || continue
     echo "| ${k#SIZE_} | $v |"
 done <<<"$SIZES_REPORT"
+echo
+echo "flash = .vector_table + .text + .rodata + .data; static RAM = .data + .bss + .uninit;"
+echo "stack = deepest use measured by stack painting under QEMU; \"accord adds\" = row minus"
+echo "the baseline build (same firmware without accord) at the same opt-level. defmt rows"
+echo "include the firmware's semihosting defmt logger and one defmt::info! of an Agreed."
 for key in "${ROWS[@]}"; do
     if [ "${PROOF[$key]}" != yes ]; then
         echo

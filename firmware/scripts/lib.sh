@@ -103,3 +103,28 @@ fw_run() { # elf [stderr-file]
 fw_value() { # key
     sed -n "s/^$1=//p" | head -1
 }
+
+# When the no-panic proof fails, say where: rebuild the same variant with the
+# allow-panic handler and list the functions whose code still branches to a
+# panic entry point (core::panicking::*, *_fail, panic_already_borrowed...).
+# Run with the same environment (opt-level) as the failed build.
+fw_panic_report() { # cargo args of the failed build...
+    local elf objdump
+    objdump="$(dirname "$NM")/llvm-objdump"
+    [ -x "$objdump" ] || objdump=llvm-objdump
+    local feats=()
+    local a
+    for a in "$@"; do
+        case $a in --features) ;; *) feats+=("$a") ;; esac
+    done
+    if ! elf=$(fw_build --features "${feats[*]:+${feats[*]} }allow-panic" 2>/dev/null); then
+        echo "  (the allow-panic build fails too: not a panic-path problem)"
+        return 0
+    fi
+    echo "  functions that can still panic (demangled):"
+    "$objdump" -d -C --no-show-raw-insn "$elf" | awk '
+        /^[0-9a-f]+ <.*>:$/ { fn = $0; sub(/^[0-9a-f]+ </, "", fn); sub(/>:$/, "", fn); next }
+        /\tb(l|\.w|lx)?\t/ && /<[^>]*(panic|_fail|already_borrowed|unwrap_failed|expect_failed)[^>]*>/ {
+            if (fn !~ /panic|_fail|already_borrowed|rust_begin_unwind/) print "    " fn
+        }' | sort -u
+}

@@ -88,7 +88,11 @@ fn report_sizes() {
 
 /// Leave QEMU with status 0 (`ok`) or 1 through semihosting `SYS_EXIT`.
 fn exit(ok: bool) -> ! {
-    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    debug::exit(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
     // Only reached if no debugger/host is attached to take the exit.
     loop {
         cortex_m::asm::wfi();

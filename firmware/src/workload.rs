@@ -34,11 +34,19 @@ pub fn run_handshake() -> Result<(), &'static str> {
         .set(black_box(CapabilityId::SWITCHOVER_ACK), Level::Required, 0)
         .map_err(|_| "source offer: switchover-ack")?;
     source
-        .set(black_box(CapabilityId::MULTIFD), Level::Optional, black_box(8))
+        .set(
+            black_box(CapabilityId::MULTIFD),
+            Level::Optional,
+            black_box(8),
+        )
         .map_err(|_| "source offer: multifd")?;
-    source.validate_local().map_err(|_| "source offer does not validate")?;
+    source
+        .validate_local()
+        .map_err(|_| "source offer does not validate")?;
     let destination = black_box(Offer::all_optional());
-    destination.validate_local().map_err(|_| "destination offer does not validate")?;
+    destination
+        .validate_local()
+        .map_err(|_| "destination offer does not validate")?;
     stack::checkpoint("offers");
 
     // Step 2: the destination's verdict, then the source's re-check.
@@ -50,7 +58,8 @@ pub fn run_handshake() -> Result<(), &'static str> {
     {
         return Err("negotiation agreed the wrong set");
     }
-    let again = negotiate(black_box(&source), black_box(&destination)).map_err(|_| "re-check failed")?;
+    let again =
+        negotiate(black_box(&source), black_box(&destination)).map_err(|_| "re-check failed")?;
     if again != agreed {
         return Err("source and destination derived different verdicts");
     }
@@ -74,7 +83,10 @@ pub fn run_handshake() -> Result<(), &'static str> {
     if SUPPORTED.highest_common(peer) != Some(SUPPORTED.max) {
         return Err("version rule");
     }
-    if SUPPORTED.highest_common(black_box(VersionRange::new(200, 254))).is_some() {
+    if SUPPORTED
+        .highest_common(black_box(VersionRange::new(200, 254)))
+        .is_some()
+    {
         return Err("disjoint version ranges agreed");
     }
     stack::checkpoint("version");
