@@ -1,0 +1,140 @@
+//! accord on a microcontroller: a Cortex-M4 firmware, run under
+//! `qemu-system-arm -M mps2-an386` with semihosting, that drives accord-core
+//! and proves three things.
+//!
+//! 1. **No heap.** There is no global allocator and no `alloc` crate; the
+//!    scripts also check the image for allocator symbols.
+//! 2. **No panic path.** In release builds the panic handler calls a
+//!    function that is defined nowhere. If any panic survives LLVM's dead
+//!    code elimination (fat LTO, one codegen unit), the link fails with
+//!    `undefined symbol: accord_panic_path_survived_optimisation`.
+//! 3. **Bounded, measured stack.** The stack is painted at reset (cortex-m-rt
+//!    `paint-stack`); after each step the firmware prints how deep it went.
+//!
+//! Output on the host's stdout, one `KEY=VALUE` line each:
+//! `SIZE_*=` (bytes of the state types), `STACK_STEP=<step> BYTES=<n>`,
+//! `STACK_MAX_BYTES=`, `STACK_SIZE_BYTES=`, then `RESULT=ok` or
+//! `RESULT=fail <why>`. The exit status is 0 only on success.
+#![no_std]
+#![no_main]
+
+mod host;
+#[cfg(feature = "defmt")]
+mod logger;
+mod stack;
+#[cfg(not(feature = "baseline"))]
+mod workload;
+
+use core::mem::size_of;
+
+// Linked for its `critical-section-single-core` implementation and the
+// `interrupt::free` the output module uses.
+use cortex_m as _;
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::debug;
+
+pub use stack::stack_high_water;
+#[cfg(not(feature = "baseline"))]
+pub use workload::run_handshake;
+
+/// The `baseline` measurement build: the same firmware without accord-core's
+/// workload, so the size report can subtract it.
+#[cfg(feature = "baseline")]
+pub fn run_handshake() -> Result<(), &'static str> {
+    stack::checkpoint("baseline");
+    Ok(())
+}
+
+#[entry]
+fn main() -> ! {
+    host::text("accord-firmware: accord-core ");
+    host::text(accord_core::VERSION);
+    host::text(" on Cortex-M\n");
+    report_sizes();
+
+    let result = run_handshake();
+
+    let max = stack_high_water();
+    host::line("STACK_MAX_BYTES", max);
+    host::line("STACK_SIZE_BYTES", stack::stack_size());
+    let result = match result {
+        Ok(()) if stack::stack_exhausted() => Err("stack exhausted its region"),
+        other => other,
+    };
+    match result {
+        Ok(()) => {
+            host::text("RESULT=ok\n");
+            exit(true)
+        }
+        Err(why) => {
+            host::text("RESULT=fail ");
+            host::text(why);
+            host::text("\n");
+            exit(false)
+        }
+    }
+}
+
+/// `SIZE_<TYPE>=<bytes>` for the types a firmware keeps in RAM.
+fn report_sizes() {
+    host::line("SIZE_OFFER", size_of::<accord_core::Offer>());
+    host::line("SIZE_AGREED", size_of::<accord_core::Agreed>());
+    host::line("SIZE_ERROR", size_of::<accord_core::Error>());
+    // TODO(handshake): once accord-core exports the state machines, report
+    // them here (scripts/size-report.sh already reads these keys):
+    // host::line("SIZE_SOURCE", size_of::<accord_core::Source>());
+    // host::line("SIZE_DESTINATION", size_of::<accord_core::Destination>());
+}
+
+/// Leave QEMU with status 0 (`ok`) or 1 through semihosting `SYS_EXIT`.
+fn exit(ok: bool) -> ! {
+    debug::exit(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    // Only reached if no debugger/host is attached to take the exit.
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+// cortex-m-rt requires these two handlers to be `unsafe fn`; their bodies
+// are safe code. A fault ends the run with a failure instead of the default
+// endless loop, so a faulting firmware fails fast instead of timing out.
+#[exception]
+unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
+    host::text("RESULT=fail hard fault\n");
+    exit(false)
+}
+
+#[exception]
+unsafe fn DefaultHandler(_irqn: i16) {
+    host::text("RESULT=fail unexpected exception\n");
+    exit(false)
+}
+
+/// Release builds: the no-panic proof (unless the measurement-only
+/// `allow-panic` feature is on). This handler references a symbol
+/// that exists nowhere, so the image links only if every call to it was
+/// optimised away, that is, if no panic path survived.
+#[cfg(not(any(debug_assertions, feature = "allow-panic")))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    extern "C" {
+        fn accord_panic_path_survived_optimisation() -> !;
+    }
+    // SAFETY: never executed. The symbol is deliberately undefined: a
+    // successful link proves no call to this handler remains in the image.
+    unsafe { accord_panic_path_survived_optimisation() }
+}
+
+/// Debug builds keep their panics (overflow checks, debug assertions), so
+/// they get a real handler that reports and fails the run; so do
+/// `allow-panic` measurement builds.
+#[cfg(any(debug_assertions, feature = "allow-panic"))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    host::text("RESULT=fail panic\n");
+    exit(false)
+}
