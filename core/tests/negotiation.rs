@@ -194,7 +194,10 @@ mod dependencies {
                 }
             )
         );
-        let cfg = SourceConfig { capabilities: offer(&[(ACK, REQ, 0)]), ..SourceConfig::default() };
+        let cfg = SourceConfig {
+            capabilities: offer(&[(ACK, REQ, 0)]),
+            ..SourceConfig::default()
+        };
         assert_eq!(
             Source::new(cfg, NONCE).unwrap_err().code,
             ErrorCode::InvalidOffer
