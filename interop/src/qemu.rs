@@ -32,16 +32,20 @@ pub fn find_qemu() -> Result<PathBuf, String> {
             ))
         };
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let cand = dir.join("qemu-system-x86_64");
-        if cand.is_file() {
-            return Ok(cand);
-        }
+    if let Some(p) = find_on_path("qemu-system-x86_64") {
+        return Ok(p);
     }
     Err(format!(
         "qemu-system-x86_64 not found on PATH; {INSTALL_HINT}"
     ))
+}
+
+/// The first file called `name` in a `PATH` directory.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|cand| cand.is_file())
 }
 
 /// `qemu-system-x86_64 --version`, parsed to (major, minor, micro), with
@@ -132,7 +136,18 @@ impl QemuProcess {
         let _ = fs::remove_file(&qmp_path);
         let log = File::create(&log_path)?;
         let log2 = log.try_clone()?;
-        let mut cmd = Command::new(bin);
+        // Under util-linux `setpriv --pdeathsig KILL`, when there is one,
+        // QEMU also dies if this process is killed outright (no Drop runs
+        // then). The signal follows the spawning thread, which lives as
+        // long as the guard in these tests.
+        let mut cmd = match find_on_path("setpriv") {
+            Some(setpriv) => {
+                let mut c = Command::new(setpriv);
+                c.args(["--pdeathsig", "KILL", "--"]).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.args([
             "-name",
             &format!("accord-interop-{}", side.tag()),

@@ -3,8 +3,10 @@
 //! Needs `qemu-system-x86_64` 10.x (`sudo bash scripts/install-qemu.sh`);
 //! without it these tests FAIL, they are never skipped. Captures go to
 //! `target/tmp/qemu-migrate/<scenario>/` and a summary is printed (run with
-//! `--nocapture` to see it).
+//! `--nocapture` to see it). With `ACCORD_INTEROP_UPDATE_FIXTURES=1` the
+//! captures also replace `interop/fixtures/<scenario>/`.
 
+use std::fs;
 use std::path::PathBuf;
 
 use interop::relay::Channel;
@@ -20,7 +22,39 @@ fn capture_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn migrate(sc: Scenario) -> Outcome {
+/// With `ACCORD_INTEROP_UPDATE_FIXTURES=1`, copy the scenario's capture
+/// files (heads, whole return path, summary) into `interop/fixtures/`.
+fn maybe_update_fixtures(out: &Outcome) {
+    if std::env::var_os("ACCORD_INTEROP_UPDATE_FIXTURES").is_none() {
+        return;
+    }
+    let dest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(out.name);
+    let _ = fs::remove_dir_all(&dest);
+    fs::create_dir_all(&dest).unwrap();
+    for entry in fs::read_dir(&out.capture_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix("-s2d-full.bin") {
+            // Capped at FIXTURE_MAIN_BYTES by `migrate`.
+            fs::copy(&path, dest.join(format!("{stem}-s2d-40k.bin"))).unwrap();
+        } else if name == "connections.txt" || name.ends_with(".bin") {
+            fs::copy(&path, dest.join(&name)).unwrap();
+        }
+    }
+    fs::write(dest.join("qemu-version.txt"), format!("{}\n", out.qemu)).unwrap();
+    println!("fixtures updated in {}", dest.display());
+}
+
+/// How much of the main stream the fixtures keep (enough for the whole
+/// postcopy PACKAGED blob).
+const FIXTURE_MAIN_BYTES: usize = 40 * 1024;
+
+fn migrate(mut sc: Scenario) -> Outcome {
+    if std::env::var_os("ACCORD_INTEROP_UPDATE_FIXTURES").is_some() {
+        sc.full_main_s2d = FIXTURE_MAIN_BYTES;
+    }
     let hook = StandInClassifier::new(sc.multifd_channels, sc.preempt());
     let dir = capture_dir(sc.name);
     let out = match run(&sc, Box::new(hook), &dir) {
@@ -28,6 +62,7 @@ fn migrate(sc: Scenario) -> Outcome {
         Err(e) => panic!("scenario {} failed: {e}", sc.name),
     };
     println!("{}", out.report());
+    maybe_update_fixtures(&out);
     out
 }
 
