@@ -153,6 +153,15 @@ pub enum Assignment {
     Reattached(ChannelId),
 }
 
+impl Assignment {
+    /// The channel concerned, however it was taken.
+    pub const fn channel(&self) -> ChannelId {
+        match *self {
+            Assignment::Assigned(id) | Assignment::Held(id) | Assignment::Reattached(id) => id,
+        }
+    }
+}
+
 /// What the source offered per counted role: the `total` its preambles carry.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
