@@ -13,14 +13,25 @@ bash scripts/install-qemu.sh
 
 step "format"
 cargo fmt --all --check
+cargo fmt --check --manifest-path fuzz/Cargo.toml
 
-step "unit, integration and spec tests"
+step "unit, integration and spec tests (with the exhaustive negotiation check and the model check)"
+rm -f target/tmp/accord-*.txt
 cargo test --workspace --locked 2>&1 | tee /tmp/accord-test.log
 # Sum cargo's per-binary result lines into one closing line.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rust tests: %d passed, %d failed\n", p, f }' /tmp/accord-test.log
+# What the exhaustive check and the model check covered (they leave tallies in target/tmp).
+cat target/tmp/accord-*.txt
 
 step "core for Cortex-M4 (no_std, no alloc)"
 cargo build -p accord-core --target thumbv7em-none-eabihf --release --locked
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
+
+step "fuzzing: every cargo-fuzz target for ${FUZZ_SECONDS:-25}s (scripts/fuzz.sh)"
+bash scripts/fuzz.sh
+
+step "miri: the core's test suite (scripts/miri.sh)"
+bash scripts/miri.sh

@@ -84,12 +84,25 @@ fn unchanged<T: std::fmt::Debug>(
     before: &str,
     after: &T,
 ) -> String {
-    assert_eq!(
-        before,
-        format!("{after:?}"),
-        "{who}: a refusal changed the machine"
-    );
+    if !cfg!(miri) {
+        assert_eq!(
+            before,
+            snapshot(after),
+            "{who}: a refusal changed the machine"
+        );
+    }
     format!("{who} {state:?}, unchanged")
+}
+
+/// The whole machine as text, to compare before and after a refusal.
+/// Empty under Miri, where formatting a machine takes a second and there is
+/// no undefined behaviour to find in it.
+fn snapshot<T: std::fmt::Debug>(x: &T) -> String {
+    if cfg!(miri) {
+        String::new()
+    } else {
+        format!("{x:?}")
+    }
 }
 
 /// The cells of row `id` in the document: (error, state afterwards).
@@ -118,6 +131,10 @@ fn check(id: &str, error: Option<&Error>, state: String) {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "text search only; nothing for Miri to find, slow to interpret"
+)]
 fn every_row_has_a_test() {
     let ids: Vec<&str> = DOC
         .lines()
@@ -126,11 +143,17 @@ fn every_row_has_a_test() {
         .filter(|id| id.len() == 3 && id.as_bytes()[1].is_ascii_digit())
         .collect();
     assert!(ids.len() >= 30, "the catalogue has {} rows", ids.len());
+    // Compared without whitespace, so rustfmt's line breaks do not matter.
+    let code: String = THIS.split_whitespace().collect();
     for id in &ids {
-        let f = format!("fn {}_", id.to_lowercase());
-        assert!(THIS.contains(&f), "row {id} has no test `{f}...`");
+        let f = format!("fn{}_", id.to_lowercase());
         assert!(
-            THIS.contains(&format!("check(\"{id}\"")),
+            code.contains(&f),
+            "row {id} has no test fn {}_",
+            id.to_lowercase()
+        );
+        assert!(
+            code.contains(&format!("check(\"{id}\"")),
             "test of {id} does not check its row"
         );
     }
@@ -310,7 +333,7 @@ fn channel(role: Role, index: u16, total: u16) -> Preamble {
 
 /// Offer a channel to the destination; the outcome as (error, state).
 fn offer_channel(d: &mut Destination, p: &Preamble) -> (Option<Error>, String) {
-    let before = format!("{d:?}");
+    let before = snapshot(&d);
     match d.accept_channel(T0, p) {
         Ok(a) => (None, format!("destination {:?}; {a:?}", d.state())),
         Err(e) => {
@@ -900,7 +923,7 @@ fn s06_channels_ready_with_another_set() {
 fn s07_double_approve() {
     let (_, mut d) = precopy();
     d.approve(T0, vfio(&d)).unwrap();
-    let before = format!("{d:?}");
+    let before = snapshot(&d);
     let e = d.approve(T0, vfio(&d)).err();
     let st = unchanged("destination", d.state(), &before, &d);
     check("S07", e.as_ref(), st);
@@ -909,7 +932,7 @@ fn s07_double_approve() {
 #[test]
 fn s08_approve_an_unknown_device() {
     let (_, mut d) = precopy();
-    let before = format!("{d:?}");
+    let before = snapshot(&d);
     let e = d.approve(T0, DeviceId(7)).err();
     let st = unchanged("destination", d.state(), &before, &d);
     check("S08", e.as_ref(), st);
@@ -919,7 +942,7 @@ fn s08_approve_an_unknown_device() {
 fn s09_approve_a_device_that_does_not_take_part() {
     let (_, mut d) = precopy();
     let ram = d.devices().find("ram", 0).unwrap();
-    let before = format!("{d:?}");
+    let before = snapshot(&d);
     let e = d.approve(T0, ram).err();
     let st = unchanged("destination", d.state(), &before, &d);
     check("S09", e.as_ref(), st);
@@ -928,7 +951,7 @@ fn s09_approve_a_device_that_does_not_take_part() {
 #[test]
 fn s10_revoke_a_device_that_has_not_approved() {
     let (_, mut d) = precopy();
-    let before = format!("{d:?}");
+    let before = snapshot(&d);
     let e = d.revoke(T0, vfio(&d)).err();
     let st = unchanged("destination", d.state(), &before, &d);
     check("S10", e.as_ref(), st);
@@ -941,7 +964,7 @@ fn s11_revoke_after_switchover_start() {
     s.handle_input(T0, &tx_d(&mut d)).unwrap();
     s.start_switchover(T0).unwrap();
     d.handle_input(T0, &tx_s(&mut s)).unwrap();
-    let before = format!("{d:?}");
+    let before = snapshot(&d);
     let e = d.revoke(T0, vfio(&d)).err();
     let st = unchanged("destination", d.state(), &before, &d);
     check("S11", e.as_ref(), st);
@@ -950,7 +973,7 @@ fn s11_revoke_after_switchover_start() {
 #[test]
 fn s12_start_switchover_before_the_ack() {
     let (mut s, _) = precopy();
-    let before = format!("{s:?}");
+    let before = snapshot(&s);
     let e = s.start_switchover(T0).err();
     let st = unchanged("source", s.state(), &before, &s);
     check("S12", e.as_ref(), st);

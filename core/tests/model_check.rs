@@ -655,9 +655,11 @@ fn end_state(w: &World, r: &mut Report) {
     *r.verdicts.entry(verdict).or_default() += 1;
 }
 
+/// Print the report and leave it where scripts/test.sh shows it after the
+/// run (target/tmp).
 fn print(name: &str, r: &Report, t: std::time::Duration) {
-    println!(
-        "{name}: {} states, {} transitions, {} end states, depth {}, {:.1} s",
+    let mut text = format!(
+        "model check, {name}: {} states, {} transitions, {} end states, depth {}, {:.1} s\n",
         r.states,
         r.transitions,
         r.end_states,
@@ -665,8 +667,16 @@ fn print(name: &str, r: &Report, t: std::time::Duration) {
         t.as_secs_f64()
     );
     for (v, n) in &r.verdicts {
-        println!("  {n:>7}  {v}");
+        text.push_str(&format!("  {n:>7}  {v}\n"));
     }
+    print!("{text}");
+    let file: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(24)
+        .collect();
+    let path = format!("{}/accord-model-{file}.txt", env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::write(path, text);
 }
 
 #[test]
