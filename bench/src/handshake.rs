@@ -5,8 +5,8 @@
 
 use accord_core::wire::preamble::LEN as PREAMBLE_LEN;
 use accord_core::{
-    Destination, DestinationConfig, DestinationState, DeviceId, Error, ErrorCode, Event, Instant, Preamble,
-    Source, SourceConfig, SourceState,
+    Destination, DestinationConfig, DestinationState, DeviceId, Error, ErrorCode, Instant,
+    Preamble, Source, SourceConfig, SourceState,
 };
 
 use crate::workload::{device_name, source_offer};
@@ -149,8 +149,7 @@ pub fn run(h: &mut Handshake) -> Result<Outcome, Error> {
     out.bytes_to_destination += n;
     h.dst.handle_input(now, &h.s2d[..n])?;
     out.events += drain(h);
-    if h.src.state() != SourceState::SwitchedOver
-        || h.dst.state() != DestinationState::SwitchedOver
+    if h.src.state() != SourceState::SwitchedOver || h.dst.state() != DestinationState::SwitchedOver
     {
         return Err(fail());
     }

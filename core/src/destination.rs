@@ -82,6 +82,9 @@ struct DevState {
     approved: bool,
 }
 
+/// Registry ids of the Hello's devices in Hello order, with "wants the ack".
+type Matched = Vec<(u16, bool), MAX_DEVICES>;
+
 /// A frame waiting for `poll_transmit`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -398,8 +401,8 @@ impl Destination {
             (DestinationState::AwaitHello, FrameType::Hello) => {
                 let hello = Hello::decode(f.payload)?;
                 match self.evaluate(&hello) {
-                    Ok(agreed) => {
-                        self.welcome(now, &hello, agreed);
+                    Ok((agreed, matched)) => {
+                        self.welcome(now, &hello, agreed, &matched);
                         Ok(())
                     }
                     Err(e) => {
@@ -422,7 +425,7 @@ impl Destination {
     /// The whole verdict on a Hello, without changing any state: versions,
     /// then capabilities, then devices in Hello order, then devices the
     /// source did not list (docs/PROTOCOL.md §6).
-    fn evaluate(&self, hello: &Hello<'_>) -> Result<Agreed> {
+    fn evaluate(&self, hello: &Hello<'_>) -> Result<(Agreed, Matched)> {
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
         if self.cfg.versions.highest_common(theirs).is_none() {
             return Err(Error::with(
@@ -436,6 +439,7 @@ impl Destination {
         let agreed = negotiate(&hello.offer, &self.cfg.capabilities)?;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
+        let mut matched = Matched::new();
         for (i, d) in hello.devices.iter::<DeviceOffer<'_>>().enumerate() {
             let d = d?;
             let name = || {
@@ -459,6 +463,10 @@ impl Destination {
             if ack_on && d.wants_ack && !supports {
                 return Err(Error::with(ErrorCode::DeviceUnsupported, name()));
             }
+            // Hello::decode bounded the list to MAX_DEVICES, so this fits.
+            matched
+                .push((id.0, d.wants_ack))
+                .map_err(|_| Error::new(ErrorCode::CapacityExceeded))?;
         }
         for i in 0..self.devices.len() {
             let listed = seen.get(i / 32).is_some_and(|w| w & (1 << (i % 32)) != 0);
@@ -469,7 +477,7 @@ impl Destination {
                 ));
             }
         }
-        Ok(agreed)
+        Ok((agreed, matched))
     }
 
     /// Look a Hello device up, trying the same position first: both sides
@@ -482,17 +490,15 @@ impl Destination {
         }
     }
 
-    fn welcome(&mut self, now: Instant, hello: &Hello<'_>, agreed: Agreed) {
+    fn welcome(&mut self, now: Instant, hello: &Hello<'_>, agreed: Agreed, matched: &Matched) {
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         self.order.clear();
         self.pending = 0;
-        for (i, d) in hello.devices.iter::<DeviceOffer<'_>>().enumerate() {
-            let Ok(d) = d else { continue };
-            let Some(id) = self.find_device(i, d.name, d.instance) else {
-                continue;
-            };
+        // evaluate() already matched every Hello device: no second walk.
+        for (i, &(id, wants_ack)) in matched.iter().enumerate() {
+            let id = DeviceId(id);
             let supports = self.devices.get(id).is_some_and(|x| x.ack);
-            let participates = ack_on && d.wants_ack && supports;
+            let participates = ack_on && wants_ack && supports;
             if let Some(s) = self.dev.get_mut(usize::from(id.0)) {
                 *s = DevState {
                     src_index: i as u16,

@@ -93,20 +93,28 @@ impl<'a> Hello<'a> {
     pub fn decode(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
         let offer = read_offer(&mut r)?;
-        let devices = read_list::<DeviceOffer<'a>>(&mut r, MAX_DEVICES)?;
-        r.finish()?;
-        for d in devices.iter::<DeviceOffer<'a>>() {
-            let d = d?;
-            if d.name.is_empty() || d.name.len() > MAX_NAME_LEN {
-                return Err(Error::with(
-                    ErrorCode::InvalidArgument,
-                    Detail::Value {
-                        expected: MAX_NAME_LEN as u32,
-                        got: d.name.len() as u32,
-                    },
-                ));
+        // One walk both checks that every device decodes and its name length;
+        // a bad name is reported after the trailing-bytes check, as before.
+        let len = r.len(MAX_DEVICES)?;
+        let start = r;
+        let mut bad_name = None;
+        for _ in 0..len {
+            let d = r.take::<DeviceOffer<'a>>()?;
+            if bad_name.is_none() && (d.name.is_empty() || d.name.len() > MAX_NAME_LEN) {
+                bad_name = Some(d.name.len());
             }
         }
+        r.finish()?;
+        if let Some(got) = bad_name {
+            return Err(Error::with(
+                ErrorCode::InvalidArgument,
+                Detail::Value {
+                    expected: MAX_NAME_LEN as u32,
+                    got: got as u32,
+                },
+            ));
+        }
+        let devices = List { len, reader: start };
         Ok(Hello { offer, devices })
     }
 
