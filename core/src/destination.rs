@@ -21,8 +21,7 @@ use crate::time::{Duration, Instant};
 use crate::version::{VersionRange, SUPPORTED};
 use crate::wire::frame::{self, FrameType, RawFrame};
 use crate::wire::msg::{
-    self, ChannelsReady, DeviceOffer, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
-    Welcome,
+    self, ChannelsReady, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart, Welcome,
 };
 use crate::wire::preamble::{self, Preamble};
 
@@ -440,7 +439,7 @@ impl Destination {
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
         let mut matched = Matched::new();
-        for (i, d) in hello.devices.iter::<DeviceOffer<'_>>().enumerate() {
+        for (i, d) in hello.devices.devices().enumerate() {
             let d = d?;
             let name = || {
                 Detail::Device(DeviceName {

@@ -32,8 +32,7 @@ impl<'a> Reader<'a> {
 
     /// Decode a list length (postcard's varint) and refuse one above `max`.
     pub fn len(&mut self, max: usize) -> Result<usize> {
-        let n: u32 = self.take()?;
-        let n = n as usize;
+        let n = self.varint(u32::BITS)? as usize;
         if n > max {
             return Err(Error::with(
                 ErrorCode::CapacityExceeded,
@@ -44,6 +43,69 @@ impl<'a> Reader<'a> {
             ));
         }
         Ok(n)
+    }
+
+    // The hot paths below accept and refuse exactly what postcard does for
+    // the same type (tested against postcard in msg.rs), without building a
+    // postcard deserializer for every field. A failed read leaves the reader
+    // where it was, as `take` does.
+
+    /// An unsigned varint of a `bits`-wide type, with postcard's limits: at
+    /// most `ceil(bits / 7)` bytes, and the last of that many bytes may only
+    /// carry the bits that remain.
+    #[inline]
+    pub(crate) fn varint(&mut self, bits: u32) -> Result<u64> {
+        // One byte (below 0x80) is the common case and always valid: every
+        // type read here is at least 16 bits wide, so it is never the last
+        // of several bytes.
+        if let Some((&b, rest)) = self.buf.split_first() {
+            if b < 0x80 {
+                self.buf = rest;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_long(bits)
+    }
+
+    fn varint_long(&mut self, bits: u32) -> Result<u64> {
+        let max = bits.div_ceil(7);
+        let last = (1u8 << (bits % 7)) - 1;
+        let mut out = 0u64;
+        for (i, &b) in (0..max).zip(self.buf.iter()) {
+            out |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == max - 1 && b > last {
+                    break;
+                }
+                self.buf = self.buf.get(i as usize + 1..).unwrap_or(&[]);
+                return Ok(out);
+            }
+        }
+        Err(malformed())
+    }
+
+    /// A `bool`: `00` or `01`.
+    #[inline]
+    pub(crate) fn bool(&mut self) -> Result<bool> {
+        let (&b, rest) = self.buf.split_first().ok_or(malformed())?;
+        let v = match b {
+            0 => false,
+            1 => true,
+            _ => return Err(malformed()),
+        };
+        self.buf = rest;
+        Ok(v)
+    }
+
+    /// A `str`: varint byte length (a `usize`), then UTF-8 bytes.
+    #[inline]
+    pub(crate) fn str(&mut self) -> Result<&'a str> {
+        let mut r = *self;
+        let n = usize::try_from(r.varint(usize::BITS)?).map_err(|_| malformed())?;
+        let bytes = r.buf.get(..n).ok_or(malformed())?;
+        let s = core::str::from_utf8(bytes).map_err(|_| malformed())?;
+        self.buf = r.buf.get(n..).unwrap_or(&[]);
+        Ok(s)
     }
 
     /// Succeed only if every byte was used: trailing bytes are malformed.
@@ -86,9 +148,59 @@ impl<'a> Writer<'a> {
     }
 
     /// Encode a list length.
+    #[inline]
     pub fn len(&mut self, n: usize) -> Result<()> {
         let n = u32::try_from(n).map_err(|_| Error::new(ErrorCode::FrameTooLarge))?;
-        self.put(&n)
+        self.varint(n)
+    }
+
+    /// Append raw bytes.
+    fn bytes(&mut self, b: &[u8]) -> Result<()> {
+        let end = self
+            .pos
+            .checked_add(b.len())
+            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+        let dst = self
+            .buf
+            .get_mut(self.pos..end)
+            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+        dst.copy_from_slice(b);
+        self.pos = end;
+        Ok(())
+    }
+
+    // The hot paths below write exactly the bytes postcard writes for the
+    // same value (unsigned LEB128 varints, length-prefixed str, bool as one
+    // byte; tested against postcard in msg.rs), without building a postcard
+    // serializer for every field.
+
+    /// An unsigned integer (`u16`, `u32`, a `usize` length) as postcard's varint.
+    #[inline]
+    pub(crate) fn varint(&mut self, mut v: u32) -> Result<()> {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80)?;
+            v >>= 7;
+        }
+        self.byte(v as u8)
+    }
+
+    /// A `str`: varint byte length, then the bytes.
+    #[inline]
+    pub(crate) fn str(&mut self, s: &str) -> Result<()> {
+        self.len(s.len())?;
+        self.bytes(s.as_bytes())
+    }
+
+    /// A `bool` or `u8`: one byte.
+    #[inline]
+    pub(crate) fn byte(&mut self, b: u8) -> Result<()> {
+        let slot = self
+            .buf
+            .get_mut(self.pos)
+            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+        *slot = b;
+        self.pos += 1;
+        Ok(())
     }
 
     /// Bytes written so far.
