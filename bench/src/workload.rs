@@ -198,6 +198,33 @@ impl Codec {
         sum
     }
 
+    /// C: encode the Hello command, decode it into `out` and read every
+    /// field of every device, as the accord routine does.
+    #[inline]
+    pub fn c_hello_round(&self, buf: &mut [u8], out: &mut QsHello) -> usize {
+        let len = cbase::hello_encode(&self.c_hello, buf).expect("fits");
+        let buf = core::hint::black_box(&buf[..len]);
+        cbase::hello_decode(buf, out).expect("valid");
+        let mut sum = usize::from(out.ncaps);
+        for d in out.devices.iter().take(out.ndevices as usize) {
+            sum += usize::from(d.name_len) + d.instance as usize + usize::from(d.wants_ack);
+        }
+        sum
+    }
+
+    /// C: encode the Welcome command, decode it and read every verdict.
+    #[inline]
+    pub fn c_welcome_round(&self, buf: &mut [u8], out: &mut QsWelcome) -> usize {
+        let len = cbase::welcome_encode(&self.c_welcome, buf).expect("fits");
+        let buf = core::hint::black_box(&buf[..len]);
+        cbase::welcome_decode(buf, out).expect("valid");
+        let mut sum = usize::from(out.version) + usize::from(out.ncaps) + usize::from(out.nenabled);
+        for v in out.verdicts.iter().take(out.nverdicts as usize) {
+            sum += usize::from(*v);
+        }
+        sum
+    }
+
     /// The JSON baseline's Hello (borrowing the names: the kindest form for JSON).
     pub fn json_hello(&self) -> HelloJson<'_> {
         HelloJson {
@@ -287,6 +314,13 @@ mod tests {
             );
             // C round trip.
             let mut buf = [0u8; 4096];
+            let mut hb = QsHello::default();
+            assert_eq!(w.c_hello_round(&mut buf, &mut hb), want);
+            let mut wb = QsWelcome::default();
+            assert_eq!(
+                w.c_welcome_round(&mut buf, &mut wb),
+                Codec::accord_welcome_decode(&w.welcome_bytes)
+            );
             let len = cbase::hello_encode(&w.c_hello, &mut buf).unwrap();
             let mut back = QsHello::default();
             assert_eq!(cbase::hello_decode(&buf[..len], &mut back), Some(len));
