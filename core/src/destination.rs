@@ -385,6 +385,17 @@ impl Destination {
             ));
         }
         self.peer = Some(p);
+        // Refuse at the preamble: a Hello from a version we do not share may
+        // not even decode, and the Reject layout is one every version reads.
+        if self.cfg.versions.highest_common(p.versions).is_none() {
+            self.reject(Error::with(
+                ErrorCode::NoCommonVersion,
+                Detail::Versions {
+                    source: p.versions,
+                    destination: self.cfg.versions,
+                },
+            ));
+        }
         Ok(())
     }
 
@@ -703,6 +714,16 @@ impl Destination {
         }
         let main = self.peer.as_ref();
         if let Some(m) = main {
+            // A stranger is named as such before anything else is judged.
+            if m.nonce != p.nonce {
+                return Err(Error::with(
+                    ErrorCode::WrongNonce,
+                    Detail::Channel {
+                        role: id.role,
+                        index: id.index,
+                    },
+                ));
+            }
             if m.versions != p.versions {
                 return Err(Error::with(
                     ErrorCode::BadVersionRange,
