@@ -437,3 +437,506 @@ fn unexpected(role: Role, index: u8) -> Error {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::legacy::multifd::MultifdInit;
+
+    const QEVM: [u8; 8] = [0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3];
+    /// First bytes of a resumed main channel: a RECV_BITMAP command.
+    const RESUMED_MAIN: [u8; 6] = [0x08, 0x00, 0x0a, 0x00, 0x07, 0x06];
+
+    fn mf(id: u8) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        MultifdInit { uuid: [0; 16], id }.encode(&mut b).unwrap();
+        b
+    }
+
+    fn cfg(family: Family) -> LegacyConfig {
+        LegacyConfig::new(family)
+    }
+
+    fn multifd(family: Family, n: u8) -> LegacyConfig {
+        LegacyConfig {
+            multifd_channels: n,
+            ..cfg(family)
+        }
+    }
+
+    fn preempt(family: Family) -> LegacyConfig {
+        LegacyConfig {
+            postcopy_ram: true,
+            postcopy_preempt: true,
+            ..cfg(family)
+        }
+    }
+
+    fn cl(c: LegacyConfig) -> Classifier {
+        Classifier::new(c).unwrap()
+    }
+
+    fn err(r: Result<Decision>) -> (ErrorCode, Detail) {
+        let e = r.unwrap_err();
+        (e.code, e.detail)
+    }
+
+    fn unexpected(role: Role, index: u16) -> (ErrorCode, Detail) {
+        (
+            ErrorCode::LegacyUnexpectedChannel,
+            Detail::Channel { role, index },
+        )
+    }
+
+    const ALL: [Family; 3] = [Family::Qemu7_2, Family::Qemu8_0To10_0, Family::Qemu10_1Plus];
+
+    mod config {
+        use super::*;
+
+        #[test]
+        fn preempt_without_postcopy_ram_is_refused_in_every_family() {
+            for f in ALL {
+                let c = LegacyConfig {
+                    postcopy_preempt: true,
+                    ..cfg(f)
+                };
+                let e = Classifier::new(c).unwrap_err();
+                assert_eq!(e.code, ErrorCode::CapabilityDependency);
+                assert_eq!(
+                    e.detail,
+                    Detail::Dependency {
+                        capability: CapabilityId::POSTCOPY_PREEMPT,
+                        needs: CapabilityId::POSTCOPY_RAM
+                    }
+                );
+            }
+        }
+
+        #[test]
+        fn qemu_8_0_to_10_0_refuse_multifd_with_postcopy() {
+            let c = LegacyConfig {
+                postcopy_ram: true,
+                ..multifd(Family::Qemu8_0To10_0, 4)
+            };
+            let e = Classifier::new(c).unwrap_err();
+            assert_eq!(
+                (e.code, e.detail),
+                (
+                    ErrorCode::InvalidArgument,
+                    Detail::Capability(CapabilityId::MULTIFD)
+                )
+            );
+        }
+
+        #[test]
+        fn qemu_7_2_refuses_multifd_with_preempt_but_not_with_postcopy_ram_alone() {
+            let c = LegacyConfig {
+                multifd_channels: 2,
+                ..preempt(Family::Qemu7_2)
+            };
+            let e = Classifier::new(c).unwrap_err();
+            assert_eq!(
+                (e.code, e.detail),
+                (
+                    ErrorCode::InvalidArgument,
+                    Detail::Capability(CapabilityId::POSTCOPY_PREEMPT)
+                )
+            );
+            assert!(Classifier::new(LegacyConfig {
+                postcopy_ram: true,
+                ..multifd(Family::Qemu7_2, 2)
+            })
+            .is_ok());
+        }
+
+        #[test]
+        fn qemu_10_1_accepts_multifd_with_preempt() {
+            assert!(Classifier::new(LegacyConfig {
+                multifd_channels: 4,
+                ..preempt(Family::Qemu10_1Plus)
+            })
+            .is_ok());
+        }
+
+        #[test]
+        fn the_state_stays_small() {
+            assert!(core::mem::size_of::<Classifier>() <= 64);
+        }
+    }
+
+    mod qemu_7_2 {
+        use super::*;
+        const F: Family = Family::Qemu7_2;
+
+        #[test]
+        fn a_lone_main_channel_is_decided_without_reading() {
+            let mut c = cl(cfg(F));
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(c.classify(&[]), Ok(Decision::Main));
+            assert!(c.is_complete() && c.ready_to_load());
+        }
+
+        #[test]
+        fn later_connections_are_multifd_identified_by_their_header() {
+            let mut c = cl(multifd(F, 2));
+            assert_eq!(c.classify(&[]), Ok(Decision::Main));
+            assert_eq!(c.bytes_needed(), MULTIFD_INIT_LEN);
+            assert_eq!(c.classify(&mf(1)[..10]), Ok(Decision::NeedMore(64)));
+            assert_eq!(c.classify(&mf(1)), Ok(Decision::Multifd { id: 1 }));
+            assert!(!c.ready_to_load());
+            assert_eq!(c.classify(&mf(0)), Ok(Decision::Multifd { id: 0 }));
+            assert!(c.is_complete() && c.ready_to_load());
+        }
+
+        #[test]
+        fn arrival_order_is_trusted_so_an_early_multifd_channel_is_taken_for_main() {
+            // QEMU 7.2 does the same; the stream decoder then fails on the
+            // multifd magic, and the real main fails the multifd header.
+            let mut c = cl(multifd(F, 1));
+            assert_eq!(c.classify(&mf(0)), Ok(Decision::Main));
+            let mut stream = [0u8; 64];
+            stream[..8].copy_from_slice(&QEVM);
+            assert_eq!(
+                c.classify(&stream[..8]),
+                Ok(Decision::NeedMore(64)),
+                "a header is never guessed"
+            );
+            assert_eq!(err(c.classify(&stream)).0, ErrorCode::LegacyUnknownMagic);
+        }
+
+        #[test]
+        fn preempt_follows_main_and_is_never_read() {
+            let mut c = cl(preempt(F));
+            assert_eq!(c.classify(&[]), Ok(Decision::Main));
+            assert!(!c.ready_to_load(), "7.2 waits for preempt before loading");
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+            assert!(c.is_complete() && c.ready_to_load());
+        }
+
+        #[test]
+        fn a_connection_past_the_expected_set_is_refused_unread() {
+            let mut c = cl(multifd(F, 1));
+            c.classify(&[]).unwrap();
+            c.classify(&mf(0)).unwrap();
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(
+                err(c.classify(&[])),
+                (ErrorCode::LegacyUnexpectedChannel, Detail::None)
+            );
+            let mut p = cl(preempt(F));
+            p.classify(&[]).unwrap();
+            p.classify(&[]).unwrap();
+            assert_eq!(err(p.classify(&[])), unexpected(Role::Preempt, 0));
+        }
+
+        #[test]
+        fn a_duplicate_multifd_id_is_refused() {
+            let mut c = cl(multifd(F, 3));
+            c.classify(&[]).unwrap();
+            c.classify(&mf(2)).unwrap();
+            assert_eq!(err(c.classify(&mf(2))), unexpected(Role::Multifd, 2));
+            assert_eq!(c.multifd_count(), 1);
+        }
+
+        #[test]
+        fn recovery_takes_the_next_connection_as_main_by_order() {
+            let mut c = cl(preempt(F));
+            c.classify(&[]).unwrap();
+            c.classify(&[]).unwrap();
+            c.begin_recovery().unwrap();
+            assert_eq!(c.classify(&[]), Ok(Decision::Main));
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+        }
+    }
+
+    mod qemu_8_0_to_10_0 {
+        use super::*;
+        const F: Family = Family::Qemu8_0To10_0;
+
+        #[test]
+        fn multifd_without_postcopy_peeks_so_any_order_works() {
+            let mut c = cl(multifd(F, 2));
+            assert_eq!(c.bytes_needed(), MAGIC_LEN);
+            assert_eq!(c.classify(&mf(1)[..2]), Ok(Decision::NeedMore(4)));
+            assert_eq!(c.classify(&mf(1)[..4]), Ok(Decision::NeedMore(64)));
+            assert_eq!(c.classify(&mf(1)), Ok(Decision::Multifd { id: 1 }));
+            assert_eq!(c.classify(&QEVM[..4]), Ok(Decision::Main));
+            assert!(!c.ready_to_load());
+            assert_eq!(c.classify(&mf(0)), Ok(Decision::Multifd { id: 0 }));
+            assert!(c.is_complete() && c.ready_to_load());
+            assert_eq!(c.bytes_needed(), 0);
+        }
+
+        #[test]
+        fn an_unknown_magic_is_refused() {
+            let mut c = cl(multifd(F, 2));
+            assert_eq!(
+                err(c.classify(b"ACRD")),
+                (
+                    ErrorCode::LegacyUnknownMagic,
+                    Detail::Value {
+                        expected: QEVM_MAGIC,
+                        got: 0x4143_5244
+                    }
+                )
+            );
+        }
+
+        #[test]
+        fn a_second_main_is_refused() {
+            let mut c = cl(multifd(F, 2));
+            c.classify(&QEVM).unwrap();
+            assert_eq!(err(c.classify(&QEVM)), unexpected(Role::Main, 0));
+        }
+
+        #[test]
+        fn tls_cannot_peek_and_falls_back_to_arrival_order() {
+            let mut c = cl(LegacyConfig {
+                peekable: false,
+                ..multifd(F, 2)
+            });
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(c.classify(&[]), Ok(Decision::Main));
+            assert_eq!(c.bytes_needed(), MULTIFD_INIT_LEN);
+            assert_eq!(c.classify(&mf(0)), Ok(Decision::Multifd { id: 0 }));
+        }
+
+        #[test]
+        fn postcopy_never_peeks_and_preempt_is_never_read() {
+            for pre_7_2 in [false, true] {
+                let mut c = cl(LegacyConfig {
+                    preempt_pre_7_2: pre_7_2,
+                    ..preempt(F)
+                });
+                assert_eq!(c.bytes_needed(), 0);
+                assert_eq!(c.classify(&[]), Ok(Decision::Main));
+                assert!(c.ready_to_load(), "8.0+ loads without waiting for preempt");
+                assert_eq!(c.bytes_needed(), 0);
+                assert!(!c.may_be_silent());
+                assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+                assert!(c.is_complete());
+            }
+        }
+
+        #[test]
+        fn recovery_brings_back_main_then_preempt() {
+            let mut c = cl(preempt(F));
+            c.classify(&[]).unwrap();
+            c.classify(&[]).unwrap();
+            c.begin_recovery().unwrap();
+            assert!(!c.is_complete() && c.recovering());
+            assert_eq!(c.classify(&[]), Ok(Decision::Main));
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+            assert!(c.is_complete() && !c.recovering());
+        }
+
+        #[test]
+        fn recovery_needs_postcopy_and_a_main_channel() {
+            let mut c = cl(multifd(F, 1));
+            assert_eq!(
+                c.begin_recovery().unwrap_err().code,
+                ErrorCode::InvalidState
+            );
+            let mut p = cl(preempt(F));
+            assert_eq!(
+                p.begin_recovery().unwrap_err().code,
+                ErrorCode::InvalidState
+            );
+        }
+    }
+
+    mod qemu_10_1_plus {
+        use super::*;
+        const F: Family = Family::Qemu10_1Plus;
+
+        fn full(n: u8) -> LegacyConfig {
+            LegacyConfig {
+                multifd_channels: n,
+                ..preempt(F)
+            }
+        }
+
+        #[test]
+        fn peeks_until_main_and_multifd_are_in_then_preempt_is_decided_unread() {
+            let mut c = cl(full(2));
+            assert_eq!(c.classify(&mf(0)), Ok(Decision::Multifd { id: 0 }));
+            assert_eq!(c.classify(&QEVM), Ok(Decision::Main));
+            assert_eq!(c.bytes_needed(), MAGIC_LEN);
+            assert_eq!(c.classify(&mf(1)), Ok(Decision::Multifd { id: 1 }));
+            assert!(c.ready_to_load() && !c.is_complete());
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+            assert!(c.is_complete());
+            assert_eq!(err(c.classify(&[])), unexpected(Role::Preempt, 0));
+        }
+
+        #[test]
+        fn without_multifd_the_second_connection_is_preempt() {
+            let mut c = cl(preempt(F));
+            assert_eq!(c.bytes_needed(), MAGIC_LEN);
+            assert_eq!(c.classify(&QEVM), Ok(Decision::Main));
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+        }
+
+        #[test]
+        fn without_preempt_nothing_follows_the_full_set() {
+            let mut c = cl(multifd(F, 1));
+            c.classify(&QEVM).unwrap();
+            c.classify(&mf(0)).unwrap();
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(
+                err(c.classify(&[])),
+                (ErrorCode::LegacyUnexpectedChannel, Detail::None)
+            );
+        }
+
+        #[test]
+        fn a_multifd_channel_while_multifd_is_off_is_refused_with_its_id() {
+            let mut c = cl(preempt(F));
+            assert_eq!(c.classify(&mf(3)[..4]), Ok(Decision::NeedMore(64)));
+            assert_eq!(err(c.classify(&mf(3))), unexpected(Role::Multifd, 3));
+        }
+
+        #[test]
+        fn a_second_main_before_multifd_is_complete_is_refused() {
+            let mut c = cl(full(2));
+            c.classify(&QEVM).unwrap();
+            assert_eq!(err(c.classify(&QEVM)), unexpected(Role::Main, 0));
+        }
+
+        #[test]
+        fn multifd_header_errors_come_through() {
+            let mut c = cl(LegacyConfig {
+                uuid: Some([9; 16]),
+                ..full(2)
+            });
+            assert_eq!(err(c.classify(&mf(0))).0, ErrorCode::LegacyMultifdUuid);
+            let mut c = cl(full(2));
+            assert_eq!(
+                err(c.classify(&mf(2))),
+                (
+                    ErrorCode::LegacyMultifdId,
+                    Detail::Value {
+                        expected: 2,
+                        got: 2
+                    }
+                )
+            );
+            assert_eq!(c.multifd_count(), 0);
+        }
+
+        #[test]
+        fn tls_takes_main_first_then_multifd_headers_then_preempt() {
+            let mut c = cl(LegacyConfig {
+                peekable: false,
+                ..full(2)
+            });
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(c.classify(&[]), Ok(Decision::Main));
+            assert_eq!(c.bytes_needed(), MULTIFD_INIT_LEN);
+            assert_eq!(c.classify(&[]), Ok(Decision::NeedMore(64)));
+            assert_eq!(c.classify(&mf(1)), Ok(Decision::Multifd { id: 1 }));
+            assert_eq!(c.classify(&mf(0)), Ok(Decision::Multifd { id: 0 }));
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+        }
+
+        #[test]
+        fn a_resumed_main_channel_starts_with_a_command_not_qevm() {
+            let mut c = cl(full(1));
+            c.classify(&QEVM).unwrap();
+            c.classify(&mf(0)).unwrap();
+            c.classify(&[]).unwrap();
+            c.begin_recovery().unwrap();
+            assert_eq!(c.bytes_needed(), MAGIC_LEN);
+            assert_eq!(c.classify(&RESUMED_MAIN), Ok(Decision::Main));
+            assert!(c.ready_to_load());
+            assert_eq!(c.bytes_needed(), 0);
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+        }
+
+        #[test]
+        fn outside_recovery_a_command_first_is_an_unknown_magic() {
+            let mut c = cl(full(1));
+            assert_eq!(
+                err(c.classify(&RESUMED_MAIN)).0,
+                ErrorCode::LegacyUnknownMagic
+            );
+        }
+
+        #[test]
+        fn without_pre_7_2_a_short_connection_is_awaited() {
+            let mut c = cl(full(2));
+            c.classify(&QEVM).unwrap();
+            assert!(!c.may_be_silent());
+            assert_eq!(c.classify(&[]), Ok(Decision::NeedMore(4)));
+        }
+
+        #[test]
+        fn pre_7_2_early_preempt_is_parked_and_decided_unread_once_multifd_is_in() {
+            let mut c = cl(LegacyConfig {
+                preempt_pre_7_2: true,
+                ..full(2)
+            });
+            assert_eq!(c.classify(&QEVM), Ok(Decision::Main));
+            // the silent preempt channel arrives before the multifd channels
+            assert!(c.may_be_silent());
+            let before = c;
+            assert_eq!(c.classify(&[]), Ok(Decision::MaybeSilent(4)));
+            assert_eq!(c, before, "a parked connection changes nothing");
+            assert_eq!(c.classify(&mf(0)), Ok(Decision::Multifd { id: 0 }));
+            assert_eq!(c.classify(&[]), Ok(Decision::MaybeSilent(4)));
+            assert_eq!(c.classify(&mf(1)), Ok(Decision::Multifd { id: 1 }));
+            assert_eq!(c.bytes_needed(), 0);
+            assert!(!c.may_be_silent());
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+            assert!(c.is_complete());
+        }
+
+        #[test]
+        fn pre_7_2_with_tls_parks_the_connection_that_would_be_read_as_multifd() {
+            let mut c = cl(LegacyConfig {
+                preempt_pre_7_2: true,
+                peekable: false,
+                ..full(1)
+            });
+            assert_eq!(c.classify(&[]), Ok(Decision::Main));
+            assert_eq!(c.classify(&[]), Ok(Decision::MaybeSilent(64)));
+            assert_eq!(c.classify(&mf(0)), Ok(Decision::Multifd { id: 0 }));
+            assert_eq!(c.classify(&[]), Ok(Decision::Preempt));
+        }
+    }
+
+    mod state {
+        use super::*;
+
+        #[test]
+        fn asking_for_more_bytes_or_failing_records_nothing() {
+            for f in ALL {
+                let mut c = cl(multifd(f, 2));
+                if c.bytes_needed() == 0 {
+                    c.classify(&[]).unwrap();
+                }
+                let before = c;
+                let _ = c.classify(&mf(0)[..3]);
+                let _ = c.classify(&mf(9));
+                let _ = c.classify(b"XXXX");
+                assert_eq!(c, before, "{f:?}");
+            }
+        }
+
+        #[test]
+        fn multifd_ids_up_to_254_are_tracked() {
+            let mut c = cl(multifd(Family::Qemu8_0To10_0, 255));
+            c.classify(&QEVM).unwrap();
+            for id in (0..=254u8).rev() {
+                assert_eq!(c.classify(&mf(id)), Ok(Decision::Multifd { id }));
+                assert!(c.multifd_present(id));
+            }
+            assert!(c.is_complete());
+            assert_eq!(c.multifd_count(), 255);
+        }
+    }
+}

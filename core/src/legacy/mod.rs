@@ -152,3 +152,19 @@ pub(crate) fn ensure_room(buf: &[u8], need: usize) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    extern crate std;
+    use std::vec::Vec;
+
+    /// Bytes from hex text; spaces and newlines are ignored.
+    pub fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
+        assert!(digits.len() % 2 == 0, "odd hex digit count");
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(core::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    }
+}

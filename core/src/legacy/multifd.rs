@@ -131,3 +131,164 @@ impl MultifdInit {
         Ok(parsed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::Role;
+    use crate::legacy::test_util::hex;
+
+    const UUID: [u8; 16] = [0x5a; 16];
+
+    fn header(version: u32, uuid: [u8; 16], id: u8) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[..4].copy_from_slice(&MULTIFD_MAGIC.to_be_bytes());
+        b[4..8].copy_from_slice(&version.to_be_bytes());
+        b[8..24].copy_from_slice(&uuid);
+        b[24] = id;
+        b
+    }
+
+    fn err(r: Result<Parsed<MultifdInit>>) -> (ErrorCode, Detail) {
+        let e = r.unwrap_err();
+        (e.code, e.detail)
+    }
+
+    #[test]
+    fn qemus_bytes_for_channel_2_without_uuid() {
+        let b = hex("11223344 00000001 00000000000000000000000000000000 02
+             00000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000");
+        assert_eq!(b.len(), MULTIFD_INIT_LEN);
+        let h = MultifdInit {
+            uuid: [0; 16],
+            id: 2,
+        };
+        let mut buf = [0xffu8; 64];
+        assert_eq!(h.encode(&mut buf), Ok(64));
+        assert_eq!(buf.to_vec(), b);
+        assert_eq!(
+            MultifdInit::parse(&b, Some(&[0; 16]), 4),
+            Ok(Parsed::Done(h, 64))
+        );
+    }
+
+    #[test]
+    fn round_trips_every_id() {
+        for id in 0..=u8::MAX {
+            let h = MultifdInit { uuid: UUID, id };
+            let mut buf = [0u8; 64];
+            h.encode(&mut buf).unwrap();
+            assert_eq!(MultifdInit::decode(&buf), Ok(Parsed::Done(h, 64)));
+        }
+    }
+
+    #[test]
+    fn the_last_id_is_channels_minus_one() {
+        assert!(MultifdInit::parse(&header(1, UUID, 3), Some(&UUID), 4).is_ok());
+    }
+
+    #[test]
+    fn id_equal_to_channels_is_refused_unlike_qemu() {
+        assert_eq!(
+            err(MultifdInit::parse(&header(1, UUID, 4), Some(&UUID), 4)),
+            (
+                ErrorCode::LegacyMultifdId,
+                Detail::Value {
+                    expected: 4,
+                    got: 4
+                }
+            )
+        );
+        assert_eq!(
+            err(MultifdInit::parse(&header(1, UUID, 200), None, 4)).0,
+            ErrorCode::LegacyMultifdId
+        );
+    }
+
+    #[test]
+    fn wrong_uuid_is_refused_naming_the_channel() {
+        assert_eq!(
+            err(MultifdInit::parse(&header(1, [0; 16], 1), Some(&UUID), 4)),
+            (
+                ErrorCode::LegacyMultifdUuid,
+                Detail::Channel {
+                    role: Role::Multifd,
+                    index: 1
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn no_expected_uuid_skips_the_check() {
+        assert!(MultifdInit::parse(&header(1, [7; 16], 1), None, 4).is_ok());
+    }
+
+    #[test]
+    fn wrong_version_is_refused_before_the_uuid() {
+        assert_eq!(
+            err(MultifdInit::parse(&header(2, [0; 16], 9), Some(&UUID), 4)),
+            (
+                ErrorCode::LegacyMultifdVersion,
+                Detail::Value {
+                    expected: 1,
+                    got: 2
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn wrong_magic_is_unknown_magic() {
+        let mut b = header(1, UUID, 0);
+        b[..4].copy_from_slice(b"QEVM");
+        assert_eq!(
+            err(MultifdInit::decode(&b)),
+            (
+                ErrorCode::LegacyUnknownMagic,
+                Detail::Value {
+                    expected: MULTIFD_MAGIC,
+                    got: 0x5145_564d
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn truncated_is_never_an_error() {
+        let b = header(1, UUID, 0);
+        for n in 0..64 {
+            assert_eq!(
+                MultifdInit::parse(&b[..n], Some(&UUID), 1),
+                Ok(Parsed::Incomplete(64 - n))
+            );
+        }
+        // even when the bytes so far are already wrong
+        assert_eq!(
+            MultifdInit::decode(b"QEVM\0\0\0\x03"),
+            Ok(Parsed::Incomplete(56))
+        );
+    }
+
+    #[test]
+    fn reserved_bytes_are_ignored_as_qemu_does() {
+        let mut b = header(1, UUID, 0);
+        b[40] = 0xee;
+        assert_eq!(
+            MultifdInit::decode(&b),
+            Ok(Parsed::Done(MultifdInit { uuid: UUID, id: 0 }, 64))
+        );
+    }
+
+    #[test]
+    fn encode_needs_64_bytes() {
+        let mut buf = [0u8; 63];
+        assert_eq!(
+            MultifdInit { uuid: UUID, id: 0 }
+                .encode(&mut buf)
+                .unwrap_err()
+                .code,
+            ErrorCode::BufferTooSmall
+        );
+    }
+}

@@ -458,3 +458,411 @@ impl Iterator for DiscardRanges<'_> {
         Some((be::u64_at(pair, 0)?, be::u64_at(pair, 8)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::legacy::test_util::hex;
+
+    fn encode(c: &Command<'_>) -> Vec<u8> {
+        let mut buf = [0u8; 600];
+        let n = c.encode(&mut buf).unwrap();
+        assert_eq!(n, c.encoded_len());
+        buf[..n].to_vec()
+    }
+
+    fn decode(b: &[u8]) -> Result<Parsed<Command<'_>>> {
+        Command::decode(b)
+    }
+
+    fn code(r: Result<Parsed<Command<'_>>>) -> (ErrorCode, Detail) {
+        let e = r.unwrap_err();
+        (e.code, e.detail)
+    }
+
+    fn value(expected: u32, got: u32) -> Detail {
+        Detail::Value { expected, got }
+    }
+
+    mod header {
+        use super::*;
+
+        #[test]
+        fn is_qevm_then_version_3_as_qemu_writes_it() {
+            let mut buf = [0u8; 8];
+            assert_eq!(StreamHeader.encode(&mut buf), Ok(8));
+            assert_eq!(buf.to_vec(), hex("51 45 56 4d 00 00 00 03"));
+            assert_eq!(
+                StreamHeader::decode(&buf),
+                Ok(Parsed::Done(StreamHeader, 8))
+            );
+        }
+
+        #[test]
+        fn decodes_with_stream_bytes_after_it() {
+            let b = hex("51 45 56 4d 00 00 00 03 07 00 00 00");
+            assert_eq!(StreamHeader::decode(&b), Ok(Parsed::Done(StreamHeader, 8)));
+        }
+
+        #[test]
+        fn truncated_asks_for_the_rest() {
+            let b = hex("51 45 56 4d 00 00 00 03");
+            for n in 0..8 {
+                assert_eq!(StreamHeader::decode(&b[..n]), Ok(Parsed::Incomplete(8 - n)));
+            }
+        }
+
+        #[test]
+        fn wrong_magic_is_unknown_magic() {
+            let e = StreamHeader::decode(&hex("41 43 52 44 00 00 00 03")).unwrap_err();
+            assert_eq!(e.code, ErrorCode::LegacyUnknownMagic);
+            assert_eq!(e.detail, value(QEVM_MAGIC, 0x4143_5244));
+        }
+
+        #[test]
+        fn obsolete_version_2_is_refused() {
+            let e = StreamHeader::decode(&hex("51 45 56 4d 00 00 00 02")).unwrap_err();
+            assert_eq!(e.code, ErrorCode::LegacyStreamVersion);
+            assert_eq!(e.detail, value(3, 2));
+        }
+
+        #[test]
+        fn encode_needs_eight_bytes() {
+            let mut buf = [0u8; 7];
+            assert_eq!(
+                StreamHeader.encode(&mut buf).unwrap_err().code,
+                ErrorCode::BufferTooSmall
+            );
+        }
+    }
+
+    mod qemu_bytes {
+        use super::*;
+
+        #[test]
+        fn ping_1() {
+            let b = hex("08 0002 0004 00000001");
+            assert_eq!(encode(&Command::Ping(1)), b);
+            assert_eq!(decode(&b), Ok(Parsed::Done(Command::Ping(1), 9)));
+        }
+
+        #[test]
+        fn open_return_path() {
+            let b = hex("08 0001 0000");
+            assert_eq!(encode(&Command::OpenReturnPath), b);
+            assert_eq!(decode(&b), Ok(Parsed::Done(Command::OpenReturnPath, 5)));
+        }
+
+        #[test]
+        fn switchover_start() {
+            let b = hex("08 000b 0000");
+            assert_eq!(encode(&Command::SwitchoverStart), b);
+            assert_eq!(decode(&b), Ok(Parsed::Done(Command::SwitchoverStart, 5)));
+        }
+
+        #[test]
+        fn packaged_announces_the_length_that_follows() {
+            let b = hex("08 0007 0004 00001234");
+            assert_eq!(encode(&Command::Packaged(0x1234)), b);
+            assert_eq!(decode(&b), Ok(Parsed::Done(Command::Packaged(0x1234), 9)));
+        }
+
+        #[test]
+        fn postcopy_advise_with_page_sizes() {
+            let b = hex("08 0003 0010 0000000000201000 0000000000001000");
+            let c = Command::PostcopyAdvise(Some(PageSizes {
+                page_size_summary: 0x20_1000,
+                target_page_size: 0x1000,
+            }));
+            assert_eq!(encode(&c), b);
+            assert_eq!(decode(&b), Ok(Parsed::Done(c, 21)));
+        }
+
+        #[test]
+        fn recv_bitmap_for_pc_ram() {
+            let b = hex("08 000a 0007 06 70632e72616d");
+            assert_eq!(encode(&Command::RecvBitmap(b"pc.ram")), b);
+            assert_eq!(
+                decode(&b),
+                Ok(Parsed::Done(Command::RecvBitmap(b"pc.ram"), 12))
+            );
+        }
+
+        #[test]
+        fn ram_discard_of_one_range() {
+            let b = hex("08 0006 0019 00 06 70632e72616d 00 0000000000001000 0000000000002000");
+            let p = &b[5..];
+            assert_eq!(encode(&Command::PostcopyRamDiscard(p)), b);
+            assert_eq!(
+                decode(&b),
+                Ok(Parsed::Done(Command::PostcopyRamDiscard(p), 30))
+            );
+            let d = RamDiscard::parse(p).unwrap();
+            assert_eq!((d.version, d.idstr, d.terminator), (0, &b"pc.ram"[..], 0));
+            assert_eq!(d.ranges.collect::<Vec<_>>(), [(0x1000, 0x2000)]);
+        }
+    }
+
+    mod round_trip {
+        use super::*;
+
+        #[test]
+        fn every_command() {
+            let discard = hex(
+                "00 01 61 00 0000000000000000 0000000000001000 0000000000004000 0000000000002000",
+            );
+            let all = [
+                Command::OpenReturnPath,
+                Command::Ping(0xdead_beef),
+                Command::PostcopyAdvise(None),
+                Command::PostcopyAdvise(Some(PageSizes {
+                    page_size_summary: 0x1000,
+                    target_page_size: 0x1000,
+                })),
+                Command::PostcopyListen,
+                Command::PostcopyRun,
+                Command::PostcopyRamDiscard(&discard),
+                Command::Packaged(MAX_PACKAGED_SIZE),
+                Command::EnableColo,
+                Command::PostcopyResume,
+                Command::RecvBitmap(&[b'x'; 255]),
+                Command::SwitchoverStart,
+            ];
+            for c in all {
+                let b = encode(&c);
+                assert_eq!(decode(&b), Ok(Parsed::Done(c, b.len())), "{c:?}");
+                assert_eq!(b[0], QEMU_VM_COMMAND);
+                assert_eq!(u16::from_be_bytes([b[1], b[2]]), c.command_type().as_u16());
+                assert_eq!(
+                    usize::from(u16::from_be_bytes([b[3], b[4]])),
+                    c.payload_len()
+                );
+            }
+        }
+
+        #[test]
+        fn command_numbers_and_names_are_qemus() {
+            for (i, t) in CommandType::ALL.iter().enumerate() {
+                assert_eq!(usize::from(t.as_u16()), i + 1);
+                assert_eq!(CommandType::from_u16(t.as_u16()), Some(*t));
+            }
+            assert_eq!(CommandType::SwitchoverStart.name(), "SWITCHOVER_START");
+            assert_eq!(CommandType::from_u16(0), None);
+            assert_eq!(CommandType::from_u16(12), None);
+        }
+
+        #[test]
+        fn consecutive_commands_decode_one_at_a_time() {
+            let b = hex("08 0001 0000 08 0002 0004 00000007 08 000b 0000");
+            let mut at = 0;
+            let mut got = Vec::new();
+            while at < b.len() {
+                let Parsed::Done(c, n) = decode(&b[at..]).unwrap() else {
+                    panic!()
+                };
+                got.push(c);
+                at += n;
+            }
+            assert_eq!(
+                got,
+                [
+                    Command::OpenReturnPath,
+                    Command::Ping(7),
+                    Command::SwitchoverStart
+                ]
+            );
+        }
+    }
+
+    mod length_rules {
+        use super::*;
+
+        #[test]
+        fn fixed_lengths_are_enforced_from_the_header_alone() {
+            for t in CommandType::ALL {
+                let Some(fixed) = t.fixed_len() else { continue };
+                let bad = fixed + 1;
+                let mut h = vec![QEMU_VM_COMMAND];
+                h.extend_from_slice(&t.as_u16().to_be_bytes());
+                h.extend_from_slice(&bad.to_be_bytes());
+                assert_eq!(
+                    code(decode(&h)),
+                    (
+                        ErrorCode::LegacyBadLength,
+                        value(u32::from(fixed), u32::from(bad))
+                    ),
+                    "{t:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn the_table_matches_qemus_mig_cmd_args() {
+            let fixed: Vec<_> = CommandType::ALL.iter().map(|t| t.fixed_len()).collect();
+            let qemu = [
+                Some(0),
+                Some(4),
+                None,
+                Some(0),
+                Some(0),
+                None,
+                Some(4),
+                Some(0),
+                Some(0),
+                None,
+                Some(0),
+            ];
+            assert_eq!(fixed, qemu);
+        }
+
+        #[test]
+        fn enable_colo_must_be_empty_because_qemus_table_has_no_entry_for_it() {
+            assert_eq!(
+                code(decode(&hex("08 0008 0001 00"))),
+                (ErrorCode::LegacyBadLength, value(0, 1))
+            );
+        }
+
+        #[test]
+        fn postcopy_advise_is_0_or_16_bytes() {
+            assert_eq!(
+                decode(&hex("08 0003 0000")),
+                Ok(Parsed::Done(Command::PostcopyAdvise(None), 5))
+            );
+            assert_eq!(
+                code(decode(&hex("08 0003 0008 0000000000001000"))),
+                (ErrorCode::LegacyBadLength, value(16, 8))
+            );
+        }
+
+        #[test]
+        fn packaged_over_16_mib_is_refused_both_ways() {
+            assert_eq!(
+                code(decode(&hex("08 0007 0004 01000001"))),
+                (ErrorCode::LegacyBadLength, value(1 << 24, (1 << 24) + 1))
+            );
+            let mut buf = [0u8; 16];
+            assert_eq!(
+                Command::Packaged((1 << 24) + 1)
+                    .encode(&mut buf)
+                    .unwrap_err()
+                    .code,
+                ErrorCode::LegacyBadLength
+            );
+        }
+
+        #[test]
+        fn recv_bitmap_idlen_must_match_and_not_be_zero() {
+            assert_eq!(
+                code(decode(&hex("08 000a 0000"))),
+                (ErrorCode::LegacyBadLength, value(2, 0))
+            );
+            assert_eq!(
+                code(decode(&hex("08 000a 0001 00"))),
+                (ErrorCode::LegacyBadLength, value(2, 1))
+            );
+            assert_eq!(
+                code(decode(&hex("08 000a 0003 01 6161"))),
+                (ErrorCode::LegacyBadLength, value(2, 3))
+            );
+            assert_eq!(
+                code(decode(&hex("08 000a 0002 05 61"))),
+                (ErrorCode::LegacyBadLength, value(6, 2))
+            );
+            let mut buf = [0u8; 8];
+            assert_eq!(
+                Command::RecvBitmap(b"").encode(&mut buf).unwrap_err().code,
+                ErrorCode::LegacyBadLength
+            );
+        }
+
+        #[test]
+        fn ram_discard_needs_20_bytes_and_whole_ranges() {
+            // 19 bytes: below QEMU's minimum
+            assert_eq!(
+                code(decode(&hex(
+                    "08 0006 0013 00 00 00 0000000000000000 0000000000000000"
+                ))),
+                (ErrorCode::LegacyBadLength, value(20, 19))
+            );
+            // idlen 1, then 17 bytes after the terminator: not whole ranges
+            assert_eq!(
+                code(decode(&hex(
+                    "08 0006 0015 00 01 61 00 0000000000000000 0000000000000000 ff"
+                ))),
+                (ErrorCode::LegacyBadLength, value(20, 21))
+            );
+            // idlen 200 in a 20-byte payload: the idstr cannot fit
+            assert_eq!(
+                code(decode(&hex(
+                    "08 0006 0014 00 c8 61 00 0000000000000000 0000000000000000"
+                ))),
+                (ErrorCode::LegacyBadLength, value(203, 20))
+            );
+        }
+
+        #[test]
+        fn unknown_commands_are_refused_before_their_payload() {
+            for cmd in [0u16, 12, 0x00ff, 0xffff] {
+                let mut h = vec![QEMU_VM_COMMAND];
+                h.extend_from_slice(&cmd.to_be_bytes());
+                h.extend_from_slice(&[0xff, 0xff]);
+                assert_eq!(
+                    code(decode(&h)),
+                    (ErrorCode::LegacyUnknownType, value(11, u32::from(cmd)))
+                );
+            }
+        }
+
+        #[test]
+        fn another_section_is_not_a_command() {
+            assert_eq!(
+                code(decode(&hex("04 00000001"))),
+                (ErrorCode::LegacyNotACommand, Detail::Frame(4))
+            );
+        }
+    }
+
+    mod truncation {
+        use super::*;
+
+        #[test]
+        fn every_prefix_asks_for_exactly_what_is_missing() {
+            let b = hex("08 0002 0004 00000001");
+            for n in 0..b.len() {
+                let missing = if n == 0 {
+                    COMMAND_HEADER_LEN
+                } else {
+                    b.len() - n.max(1)
+                };
+                let expect = if n < COMMAND_HEADER_LEN && n > 0 {
+                    COMMAND_HEADER_LEN - n
+                } else {
+                    missing
+                };
+                assert_eq!(
+                    decode(&b[..n]),
+                    Ok(Parsed::Incomplete(expect)),
+                    "prefix {n}"
+                );
+            }
+        }
+
+        #[test]
+        fn a_long_payload_is_awaited_not_guessed() {
+            let b = hex("08 000a 0007 06 70632e72");
+            assert_eq!(decode(&b), Ok(Parsed::Incomplete(2)));
+        }
+
+        #[test]
+        fn encode_refuses_a_short_buffer() {
+            let mut buf = [0u8; 8];
+            let e = Command::Ping(1).encode(&mut buf).unwrap_err();
+            assert_eq!((e.code, e.detail), (ErrorCode::BufferTooSmall, value(9, 8)));
+        }
+    }
+}
