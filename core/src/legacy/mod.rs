@@ -23,8 +23,8 @@ pub mod stream;
 
 pub use classify::{Classifier, Decision, Family, LegacyConfig};
 pub use multifd::MultifdInit;
-pub use return_path::RpMessage;
-pub use stream::{Command, CommandType};
+pub use return_path::{RpMessage, RpType};
+pub use stream::{Command, CommandType, PageSizes, RamDiscard, StreamHeader};
 
 use crate::error::{Detail, Error, ErrorCode, Result};
 
@@ -161,7 +161,7 @@ pub(crate) mod test_util {
     /// Bytes from hex text; spaces and newlines are ignored.
     pub fn hex(s: &str) -> Vec<u8> {
         let digits: Vec<u8> = s.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
-        assert!(digits.len() % 2 == 0, "odd hex digit count");
+        assert!(digits.len().is_multiple_of(2), "odd hex digit count");
         digits
             .chunks(2)
             .map(|p| u8::from_str_radix(core::str::from_utf8(p).unwrap(), 16).unwrap())

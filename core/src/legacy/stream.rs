@@ -833,22 +833,14 @@ mod tests {
         #[test]
         fn every_prefix_asks_for_exactly_what_is_missing() {
             let b = hex("08 0002 0004 00000001");
-            for n in 0..b.len() {
-                let missing = if n == 0 {
-                    COMMAND_HEADER_LEN
-                } else {
-                    b.len() - n.max(1)
-                };
-                let expect = if n < COMMAND_HEADER_LEN && n > 0 {
+            assert_eq!(decode(&[]), Ok(Parsed::Incomplete(COMMAND_HEADER_LEN)));
+            for n in 1..b.len() {
+                let want = if n < COMMAND_HEADER_LEN {
                     COMMAND_HEADER_LEN - n
                 } else {
-                    missing
+                    b.len() - n
                 };
-                assert_eq!(
-                    decode(&b[..n]),
-                    Ok(Parsed::Incomplete(expect)),
-                    "prefix {n}"
-                );
+                assert_eq!(decode(&b[..n]), Ok(Parsed::Incomplete(want)), "prefix {n}");
             }
         }
 
