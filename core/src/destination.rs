@@ -19,12 +19,12 @@ use crate::log::trace;
 use crate::source::write_into;
 use crate::time::{Duration, Instant};
 use crate::version::{VersionRange, SUPPORTED};
-use crate::wire::frame::{self, FrameType, RawFrame};
+use crate::wire::frame::{FrameType, RawFrame};
 use crate::wire::msg::{
     self, ChannelsReady, DeviceOffer, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
     Welcome,
 };
-use crate::wire::preamble::{self, Preamble};
+use crate::wire::preamble::Preamble;
 
 /// The destination's states (docs/PROTOCOL.md §7.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -344,37 +344,10 @@ impl Destination {
         if self.state == DestinationState::Failed {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        let mut used = 0usize;
-        while self.state != DestinationState::Failed {
-            let rest = data.get(used..).unwrap_or(&[]);
-            let step = if self.peer.is_none() {
-                match Preamble::decode(rest) {
-                    Ok(None) => break,
-                    Ok(Some(p)) => self.on_preamble(p).map(|_| preamble::LEN),
-                    Err(e) => Err(e),
-                }
-            } else {
-                match frame::split(rest) {
-                    Ok(None) => break,
-                    Ok(Some(f)) => self.on_frame(now, f).map(|_| f.len),
-                    Err(e) => Err(e),
-                }
-            };
-            match step {
-                Ok(n) => used = used.saturating_add(n),
-                Err(e) => {
-                    self.fail(e.clone(), false);
-                    return Err(e);
-                }
-            }
-        }
-        match (&self.error, self.state) {
-            (Some(e), DestinationState::Failed) => Err(e.clone()),
-            _ => Ok(used),
-        }
+        crate::endpoint::feed(self, now, data)
     }
 
-    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+    fn on_preamble_(&mut self, p: Preamble) -> Result<()> {
         if p.role != Role::Main {
             return Err(Error::with(
                 ErrorCode::UnexpectedFrame,
@@ -399,7 +372,7 @@ impl Destination {
         Ok(())
     }
 
-    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+    fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
         match (self.state, f.kind) {
             (_, FrameType::Abort) => {
                 let e = msg::decode_failure(f.payload)?;
@@ -853,5 +826,26 @@ impl Destination {
                 msg::encode_value(w, &SwitchoverRevoke { epoch, device })
             }),
         }
+    }
+}
+
+impl crate::endpoint::Endpoint for Destination {
+    fn awaiting_preamble(&self) -> bool {
+        self.peer.is_none()
+    }
+    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+        self.on_preamble_(p)
+    }
+    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+        self.on_frame_(now, f)
+    }
+    fn failed(&self) -> bool {
+        self.state == DestinationState::Failed
+    }
+    fn fail_local(&mut self, e: Error) {
+        self.fail(e, false);
+    }
+    fn failure(&self) -> Option<&Error> {
+        self.error.as_ref()
     }
 }
