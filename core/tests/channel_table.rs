@@ -596,3 +596,24 @@ fn channel_speaking_other_versions_than_the_main_channel_is_refused() {
     );
     assert_session_completes(&mut s, &mut d);
 }
+
+#[test]
+fn reattach_before_channels_ready_left_queues_it_only_once() {
+    let (mut s, mut d) = after_welcome(four_multifd());
+    let ids: Vec<ChannelId> = s.channels().collect();
+    for id in ids {
+        assert_eq!(open(&s, &mut d, id), Ok(Assignment::Assigned(id)));
+    }
+    // A reattach also replaces a connection the destination has not seen break.
+    let mut p = s.channel_preamble(multifd(0)).unwrap();
+    p.flags = FLAG_REATTACH;
+    assert_eq!(
+        d.accept_channel(T0, &p),
+        Ok(Assignment::Reattached(multifd(0)))
+    );
+    let bytes = tx_destination(&mut d, T0);
+    assert_eq!(parse_tx(&bytes).kinds(), [FrameType::ChannelsReady]);
+    assert_eq!(s.handle_input(T0, &bytes), Ok(bytes.len()));
+    assert_eq!(events_source(&mut s), [Event::ChannelsReady]);
+    assert!(s.channels_ready());
+}
