@@ -334,7 +334,10 @@ impl ChannelTable {
             if id.role == Role::Main {
                 return Err(Error::with(ErrorCode::DuplicateChannel, detail));
             }
-            if self.early.iter().any(|e| e.id == id) {
+            // Only the same name under the same nonce is a duplicate: a
+            // stranger held before the main preamble must not block the
+            // genuine channel (fix() refuses the stranger).
+            if self.early.iter().any(|e| e.id == id && e.nonce == p.nonce) {
                 return Err(Error::with(ErrorCode::DuplicateChannel, detail));
             }
             self.early
