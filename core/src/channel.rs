@@ -139,6 +139,7 @@ struct Early {
     id: ChannelId,
     total: u16,
     nonce: [u8; 16],
+    versions: crate::version::VersionRange,
 }
 
 /// How the table took a channel.
@@ -345,6 +346,7 @@ impl ChannelTable {
                     id,
                     total: p.total,
                     nonce: p.nonce,
+                    versions: p.versions,
                 })
                 .map_err(|_| Error::with(ErrorCode::TooManyEarlyChannels, detail))?;
             return Ok(Assignment::Held(id));
@@ -360,21 +362,23 @@ impl ChannelTable {
         &mut self,
         set: ChannelsReady,
         totals: Totals,
-        nonce: &[u8; 16],
+        main: &Preamble,
         mut on_held: impl FnMut(ChannelId, Result<()>),
     ) {
         self.expected = Some(set);
         self.totals = totals;
         let early = core::mem::take(&mut self.early);
         for e in early.iter() {
-            let r = if e.nonce != *nonce {
-                Err(Error::with(
-                    ErrorCode::WrongNonce,
-                    Detail::Channel {
-                        role: e.id.role,
-                        index: e.id.index,
-                    },
-                ))
+            // Held before the main preamble arrived: judge it now as a
+            // channel arriving after Welcome would be judged.
+            let detail = Detail::Channel {
+                role: e.id.role,
+                index: e.id.index,
+            };
+            let r = if e.nonce != main.nonce {
+                Err(Error::with(ErrorCode::WrongNonce, detail))
+            } else if e.versions != main.versions {
+                Err(Error::with(ErrorCode::BadVersionRange, detail))
             } else {
                 self.check(e.id, e.total)
             };

@@ -512,9 +512,11 @@ impl Destination {
         self.events.push(Event::Negotiated {
             version: self.version,
         });
-        let nonce = self.peer.map(|p| p.nonce).unwrap_or_default();
+        let main = self
+            .peer
+            .unwrap_or(Preamble::main(self.cfg.versions, [0; 16]));
         let events = &mut self.events;
-        self.channels.fix(set, totals, &nonce, |id, r| match r {
+        self.channels.fix(set, totals, &main, |id, r| match r {
             Ok(()) => events.push(Event::ChannelAssigned(id)),
             Err(e) => events.push(Event::ChannelRefused {
                 channel: id,
@@ -541,7 +543,8 @@ impl Destination {
 
     fn push_out(&mut self, o: Out) {
         // The queue is bounded by construction: at most Welcome, ChannelsReady,
-        // one Revoke of a sent ack and one Ack (unsent Ack+Revoke pairs cancel).
+        // one Revoke of a sent ack and one Ack (an unsent Ack is withdrawn,
+        // wherever it waits, instead of being followed by its Revoke).
         if self.out.push_back(o).is_err() {
             self.fail(Error::new(ErrorCode::CapacityExceeded), false);
         }
@@ -662,11 +665,12 @@ impl Destination {
         });
         if self.acked {
             self.acked = false;
-            if self.out.back() == Some(&Out::Ack(self.epoch)) {
-                // The ack never left: withdraw it instead of sending both.
-                self.out.pop_back();
-            } else {
-                self.push_out(Out::Revoke(self.epoch, st.src_index));
+            let epoch = self.epoch;
+            let queued = self.out.len();
+            // An ack that never left is withdrawn instead of being revoked.
+            self.out.retain(|o| *o != Out::Ack(epoch));
+            if self.out.len() == queued {
+                self.push_out(Out::Revoke(epoch, st.src_index));
             }
         }
         Ok(())

@@ -617,3 +617,50 @@ fn reattach_before_channels_ready_left_queues_it_only_once() {
     assert_eq!(events_source(&mut s), [Event::ChannelsReady]);
     assert!(s.channels_ready());
 }
+
+mod held_before_the_main_preamble {
+    use super::*;
+
+    /// A channel held before the main preamble arrived is judged at Welcome
+    /// exactly as it would be after Welcome, version range included.
+    #[test]
+    fn a_held_channel_with_another_version_range_is_refused_at_welcome() {
+        let mut s = source_with(&[(MULTIFD, REQ, 2)], &[]);
+        let mut d = destination_with(&[]);
+        s.start(T0).unwrap();
+        let mut odd = s
+            .channel_preamble(ChannelId {
+                role: Role::Multifd,
+                index: 0,
+            })
+            .unwrap();
+        odd.versions = VersionRange::new(1, 2);
+        assert!(matches!(
+            d.accept_channel(T0, &odd).unwrap(),
+            channel::Assignment::Held(_)
+        ));
+        let good = s
+            .channel_preamble(ChannelId {
+                role: Role::Multifd,
+                index: 1,
+            })
+            .unwrap();
+        d.accept_channel(T0, &good).unwrap();
+        let hello = tx_source(&mut s, T0);
+        d.handle_input(T0, &hello).unwrap();
+        let ev = events_destination(&mut d);
+        let id0 = ChannelId {
+            role: Role::Multifd,
+            index: 0,
+        };
+        assert!(ev.contains(&Event::ChannelRefused {
+            channel: id0,
+            code: ErrorCode::BadVersionRange
+        }));
+        assert!(ev.contains(&Event::ChannelAssigned(ChannelId {
+            role: Role::Multifd,
+            index: 1
+        })));
+        assert!(!d.channels().is_attached(id0));
+    }
+}

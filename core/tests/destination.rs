@@ -1128,3 +1128,43 @@ mod failed {
         assert_eq!(d.error(), Some(&WHY));
     }
 }
+
+mod ack_withdrawal {
+    use super::*;
+    use accord_core::wire::frame::{split, FrameType};
+
+    fn kinds(mut bytes: &[u8]) -> Vec<FrameType> {
+        let mut out = vec![];
+        while let Some(f) = split(bytes).unwrap() {
+            out.push(f.kind);
+            bytes = &bytes[f.len..];
+        }
+        out
+    }
+
+    /// An ack still queued behind later frames is withdrawn by a revoke, so
+    /// neither the Ack nor a Revoke reaches the wire.
+    #[test]
+    fn a_revoke_withdraws_an_unsent_ack_even_when_it_is_not_last_in_the_queue() {
+        let mut s = source_with(
+            &[(RP, REQ, 0), (ACK, REQ, 0), (MULTIFD, REQ, 1)],
+            &[("vfio", true)],
+        );
+        let mut d = destination_with(&[("vfio", true)]);
+        s.start(T0).unwrap();
+        open_channels(&s, &mut d, T0);
+        pump(&mut s, &mut d, T0);
+        let m0 = ChannelId {
+            role: Role::Multifd,
+            index: 0,
+        };
+        d.approve(T0, DeviceId(0)).unwrap();
+        d.channel_lost(T0, m0).unwrap();
+        let mut p = s.channel_lost(T0, m0).unwrap();
+        p.flags |= accord_core::wire::preamble::FLAG_REATTACH;
+        d.accept_channel(T0, &p).unwrap();
+        d.revoke(T0, DeviceId(0)).unwrap();
+        let out = tx_destination(&mut d, T0);
+        assert_eq!(kinds(&out), [FrameType::ChannelsReady]);
+    }
+}
