@@ -3,6 +3,8 @@
 //! - `hello_N`, `welcome_N` (N = 1, 8, 32 devices): encode plus decode, by
 //!   accord, the hand-written QEMU-style C baseline, serde_json, and memcpy.
 //! - `classify_preamble`: accord's 28-byte preamble, accord vs the C baseline.
+//! - `classify_legacy`: a QEMU 10.1+ destination identifies a main channel
+//!   (QEVM) and a multifd channel (MultiFDInit_t), accord vs QEMU-style C.
 //! - `handshake_full`: both roles in memory, main + 16 multifd + preempt,
 //!   32 devices, every approval, the ack and the switchover decision.
 //!
@@ -13,7 +15,7 @@ use std::time::Duration;
 use accord_bench::cbase::{self, QsHello, QsPreamble, QsWelcome};
 use accord_bench::handshake::{run, Handshake};
 use accord_bench::json::{HelloJson, WelcomeJson};
-use accord_bench::workload::{memcpy_round, Codec};
+use accord_bench::workload::{memcpy_round, Codec, LegacyIds};
 use accord_core::{ChannelId, Preamble, Role, VersionRange};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
@@ -124,6 +126,21 @@ fn classify(c: &mut Criterion) {
     g.finish();
 }
 
+fn classify_legacy(c: &mut Criterion) {
+    let l = LegacyIds::new();
+    let mut g = c.benchmark_group("classify_legacy");
+    g.bench_function("accord", |b| b.iter(|| black_box(&l).accord()));
+    g.bench_function("c", |b| b.iter(|| black_box(&l).c()));
+    let (mut mid, mut dst) = ([0u8; 72], [0u8; 72]);
+    let mut both = [0u8; 72];
+    both[..8].copy_from_slice(&l.main);
+    both[8..].copy_from_slice(&l.multifd);
+    g.bench_function("memcpy", |b| {
+        b.iter(|| memcpy_round(black_box(&both), &mut mid, &mut dst))
+    });
+    g.finish();
+}
+
 fn handshake(c: &mut Criterion) {
     let mut g = c.benchmark_group("handshake_full");
     g.bench_function("accord", |b| {
@@ -150,6 +167,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = hello, welcome, classify, handshake
+    targets = hello, welcome, classify, classify_legacy, handshake
 }
 criterion_main!(benches);

@@ -343,28 +343,40 @@ int qs_preamble_decode(const uint8_t *b, size_t len, QsPreamble *p)
 }
 
 /* QEMU 10.1's migration_ioc_process_incoming: peek 4 bytes, QEVM means the
- * main channel, 0x11223344 a multifd channel. Then, for multifd, the checks
- * of multifd_recv_initial_packet on the 64-byte MultiFDInit_t: magic,
- * version 1, the uuid, and the channel id (accord's fix: id < channels). */
-int qs_legacy_classify(const uint8_t *b, size_t len, const uint8_t uuid[16],
-                       uint32_t channels)
+ * main channel, 0x11223344 a multifd channel; then for multifd the checks of
+ * multifd_recv_initial_packet on the 64-byte MultiFDInit_t (magic, version
+ * 1, uuid, id; accord's fix of the off-by-one: id < channels) and of
+ * multifd_recv_new_channel (a channel id seen twice). A second main channel
+ * is refused. Returns QS_LEGACY_MAIN or QS_LEGACY_MULTIFD (id in *id), or
+ * -1 for anything else (including too few bytes, where QEMU would wait). */
+int qs_legacy_classify(QsLegacyState *st, const uint8_t *b, size_t len,
+                       const uint8_t uuid[16], uint8_t channels, uint8_t *id)
 {
     if (len < 4) {
         return -1;
     }
     uint32_t magic = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     if (magic == QS_QEMU_VM_FILE_MAGIC) {
+        if (st->main) {
+            return -1;
+        }
+        st->main = 1;
         return QS_LEGACY_MAIN;
     }
-    if (magic != QS_MULTIFD_MAGIC) {
-        return -1;
-    }
-    if (len < 64) {
+    if (magic != QS_MULTIFD_MAGIC || len < 64) {
         return -1;
     }
     uint32_t version = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7];
-    if (version != 1 || memcmp(b + 8, uuid, 16) != 0 || b[24] >= channels) {
+    if (version != 1 || memcmp(b + 8, uuid, 16) != 0) {
         return -1;
     }
+    uint8_t c = b[24];
+    uint32_t bit = 1u << (c % 32);
+    if (c >= channels || (st->seen[c / 32] & bit)) {
+        return -1;
+    }
+    st->seen[c / 32] |= bit;
+    st->count++;
+    *id = c;
     return QS_LEGACY_MULTIFD;
 }

@@ -65,12 +65,18 @@ typedef struct {
     uint8_t nonce[16];
 } QsPreamble;
 
+typedef struct {
+    uint8_t main;
+    uint16_t count;
+    uint32_t seen[8];
+} QsLegacyState;
+
 ptrdiff_t qs_hello_encode(const QsHello *h, uint8_t *out, size_t cap);
 ptrdiff_t qs_hello_decode(const uint8_t *buf, size_t len, QsHello *h);
 ptrdiff_t qs_welcome_encode(const QsWelcome *w, uint8_t *out, size_t cap);
 ptrdiff_t qs_welcome_decode(const uint8_t *buf, size_t len, QsWelcome *w);
 int qs_preamble_decode(const uint8_t *b, size_t len, QsPreamble *p);
-int qs_legacy_classify(const uint8_t *b, size_t len, const uint8_t uuid[16],
-                       uint32_t channels);
+int qs_legacy_classify(QsLegacyState *st, const uint8_t *b, size_t len,
+                       const uint8_t uuid[16], uint8_t channels, uint8_t *id);
 
 #endif

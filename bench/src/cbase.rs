@@ -158,7 +158,14 @@ extern "C" {
     fn qs_welcome_encode(w: *const QsWelcome, out: *mut u8, cap: usize) -> isize;
     fn qs_welcome_decode(buf: *const u8, len: usize, w: *mut QsWelcome) -> isize;
     fn qs_preamble_decode(b: *const u8, len: usize, p: *mut QsPreamble) -> c_int;
-    fn qs_legacy_classify(b: *const u8, len: usize, uuid: *const u8, channels: u32) -> c_int;
+    fn qs_legacy_classify(
+        st: *mut QsLegacyState,
+        b: *const u8,
+        len: usize,
+        uuid: *const u8,
+        channels: u8,
+        id: *mut u8,
+    ) -> c_int;
 }
 
 fn len(r: isize) -> Option<usize> {
@@ -206,12 +213,46 @@ pub fn preamble_decode(b: &[u8], p: &mut QsPreamble) -> Option<u8> {
     u8::try_from(r).ok()
 }
 
-/// Classify a legacy QEMU connection's first bytes (QEVM main or a
-/// MultiFDInit_t for `uuid` with `channels` channels), as QEMU does.
-pub fn legacy_classify(b: &[u8], uuid: &[u8; 16], channels: u32) -> Option<i32> {
-    // SAFETY: `b` is readable for `b.len()` bytes and the C code checks the
-    // length before each read (4, then 64 bytes); `uuid` points to 16
-    // readable bytes, exactly what it compares.
-    let r = unsafe { qs_legacy_classify(b.as_ptr(), b.len(), uuid.as_ptr(), channels) };
-    (r >= 0).then_some(r)
+/// `QsLegacyState`: what the C destination has seen so far.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct QsLegacyState {
+    /// Main channel present.
+    pub main: u8,
+    /// Multifd channels present.
+    pub count: u16,
+    /// Multifd ids seen, one bit each.
+    pub seen: [u32; 8],
+}
+
+/// A legacy connection as the C baseline classified it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Legacy {
+    /// QEVM: the main channel.
+    Main,
+    /// A valid MultiFDInit_t with this id.
+    Multifd(u8),
+}
+
+/// Classify a legacy QEMU connection's first bytes (QEVM main, or a
+/// MultiFDInit_t for `uuid` with `channels` channels), as QEMU 10.1 does.
+pub fn legacy_classify(
+    st: &mut QsLegacyState,
+    b: &[u8],
+    uuid: &[u8; 16],
+    channels: u8,
+) -> Option<Legacy> {
+    let mut id = 0u8;
+    // SAFETY: `st` is a valid, exclusive #[repr(C)] QsLegacyState whose
+    // `seen` array the C code indexes only with `id / 32 < 8`; `b` is
+    // readable for `b.len()` bytes and the C code checks the length before
+    // each read (4, then 64 bytes); `uuid` points to the 16 bytes it
+    // compares; `id` is a valid u8 to write. No pointer outlives the call.
+    let r =
+        unsafe { qs_legacy_classify(st, b.as_ptr(), b.len(), uuid.as_ptr(), channels, &mut id) };
+    match r {
+        LEGACY_MAIN => Some(Legacy::Main),
+        LEGACY_MULTIFD => Some(Legacy::Multifd(id)),
+        _ => None,
+    }
 }

@@ -378,3 +378,119 @@ mod tests {
         assert_eq!(len, devs + 34);
     }
 }
+
+/// Legacy QEMU channel identification: a QEMU 10.1+ destination with 16
+/// multifd channels and postcopy-preempt sees the main channel (`QEVM`
+/// header) and a multifd channel (its 64-byte `MultiFDInit_t`).
+pub struct LegacyIds {
+    /// accord's classifier before any connection (it is `Copy`).
+    pub classifier: accord_core::legacy::Classifier,
+    /// The first bytes of the main channel: QEVM, version 3.
+    pub main: [u8; 8],
+    /// The first bytes of multifd channel 5.
+    pub multifd: [u8; 64],
+    /// The VM's uuid.
+    pub uuid: [u8; 16],
+}
+
+impl LegacyIds {
+    /// The workload.
+    pub fn new() -> Self {
+        use accord_core::legacy::{Classifier, Family, LegacyConfig, MultifdInit, StreamHeader};
+        let uuid = *b"uuid-of-the-vm-1";
+        let mut cfg = LegacyConfig::new(Family::Qemu10_1Plus);
+        cfg.multifd_channels = MULTIFD as u8;
+        cfg.postcopy_ram = true;
+        cfg.postcopy_preempt = true;
+        cfg.uuid = Some(uuid);
+        let classifier = Classifier::new(cfg).expect("QEMU accepts this configuration");
+        let mut main = [0u8; 8];
+        StreamHeader.encode(&mut main).expect("8 bytes");
+        let mut multifd = [0u8; 64];
+        MultifdInit { uuid, id: 5 }
+            .encode(&mut multifd)
+            .expect("64 bytes");
+        LegacyIds {
+            classifier,
+            main,
+            multifd,
+            uuid,
+        }
+    }
+
+    /// accord: a fresh classifier identifies the main channel, then
+    /// multifd channel 5. Returns the multifd id.
+    #[inline]
+    pub fn accord(&self) -> u8 {
+        use accord_core::legacy::Decision;
+        let mut c = self.classifier;
+        let main = c.classify(core::hint::black_box(&self.main));
+        let mf = c.classify(core::hint::black_box(&self.multifd));
+        match (main, mf) {
+            (Ok(Decision::Main), Ok(Decision::Multifd { id })) => id,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// C: the same two identifications, QEMU's way.
+    #[inline]
+    pub fn c(&self) -> u8 {
+        use crate::cbase::{legacy_classify, Legacy, QsLegacyState};
+        let mut st = QsLegacyState::default();
+        let ch = MULTIFD as u8;
+        let main = legacy_classify(&mut st, core::hint::black_box(&self.main), &self.uuid, ch);
+        let mf = legacy_classify(
+            &mut st,
+            core::hint::black_box(&self.multifd),
+            &self.uuid,
+            ch,
+        );
+        match (main, mf) {
+            (Some(Legacy::Main), Some(Legacy::Multifd(id))) => id,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+impl Default for LegacyIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+    use crate::cbase::{legacy_classify, QsLegacyState};
+
+    /// The C baseline refuses what accord's classifier refuses.
+    #[test]
+    fn legacy_classifiers_agree() {
+        let l = LegacyIds::new();
+        assert_eq!(l.accord(), 5);
+        assert_eq!(l.c(), 5);
+        let ch = MULTIFD as u8;
+        let mut bad = l.multifd;
+        for (at, v) in [(0, 0x12), (7, 2), (8, b'x'), (24, 16)] {
+            bad[at] = v;
+            let mut st = QsLegacyState::default();
+            assert_eq!(
+                legacy_classify(&mut st, &bad, &l.uuid, ch),
+                None,
+                "byte {at}"
+            );
+            let mut c = l.classifier;
+            assert!(c.classify(&bad).is_err(), "byte {at}");
+            bad = l.multifd;
+        }
+        // Twice the same channel, or a second main: refused by both.
+        let mut st = QsLegacyState::default();
+        let mut c = l.classifier;
+        for b in [&l.main[..], &l.multifd[..]] {
+            assert!(legacy_classify(&mut st, b, &l.uuid, ch).is_some());
+            assert!(c.classify(b).is_ok());
+            assert_eq!(legacy_classify(&mut st, b, &l.uuid, ch), None);
+            assert!(c.classify(b).is_err());
+        }
+    }
+}
