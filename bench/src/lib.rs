@@ -8,4 +8,5 @@
 pub mod cbase;
 pub mod handshake;
 pub mod json;
+pub mod rtt;
 pub mod workload;
