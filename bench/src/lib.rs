@@ -8,5 +8,6 @@
 pub mod cbase;
 pub mod handshake;
 pub mod json;
+pub mod loopback;
 pub mod rtt;
 pub mod workload;
