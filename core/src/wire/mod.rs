@@ -98,14 +98,34 @@ impl<'a> Reader<'a> {
     }
 
     /// A `str`: varint byte length (a `usize`), then UTF-8 bytes.
+    ///
+    /// `text`, if given, is the rest of the payload from some earlier
+    /// position of this reader, already checked as UTF-8: the string is then
+    /// sliced from it (one check for a whole list instead of one per string,
+    /// the usual case being all ASCII). A slice that does not fall on
+    /// character boundaries is checked on its own, so the result is always
+    /// what postcard gives.
     #[inline]
-    pub(crate) fn str(&mut self) -> Result<&'a str> {
+    pub(crate) fn str(&mut self, text: Option<&'a str>) -> Result<&'a str> {
         let mut r = *self;
         let n = usize::try_from(r.varint(usize::BITS)?).map_err(|_| malformed())?;
         let bytes = r.buf.get(..n).ok_or(malformed())?;
-        let s = core::str::from_utf8(bytes).map_err(|_| malformed())?;
+        let sliced = text.and_then(|t| {
+            let at = t.len().checked_sub(r.buf.len())?;
+            t.get(at..at.checked_add(n)?)
+        });
+        let s = match sliced {
+            Some(s) => s,
+            None => core::str::from_utf8(bytes).map_err(|_| malformed())?,
+        };
         self.buf = r.buf.get(n..).unwrap_or(&[]);
         Ok(s)
+    }
+
+    /// The unread bytes as text, if they are all UTF-8 (see [`Reader::str`]).
+    #[inline]
+    pub(crate) fn rest_as_text(&self) -> Option<&'a str> {
+        core::str::from_utf8(self.buf).ok()
     }
 
     /// Succeed only if every byte was used: trailing bytes are malformed.

@@ -52,7 +52,8 @@ impl<'a> List<'a> {
     /// and with the same results.
     pub(crate) fn devices(&self) -> impl Iterator<Item = Result<DeviceOffer<'a>>> + 'a {
         let mut r = self.reader;
-        (0..self.len).map(move |_| read_device(&mut r))
+        let text = if self.len > 0 { r.rest_as_text() } else { None };
+        (0..self.len).map(move |_| read_device(&mut r, text))
     }
 
     /// Element `i`, walking from the start (bounded by the list length).
@@ -95,10 +96,12 @@ fn write_cap(w: &mut Writer<'_>, e: &CapOffer) -> Result<()> {
 
 /// A [`DeviceOffer`], accepting and refusing what postcard does. A failed
 /// read leaves the reader where it was.
+///
+/// `text`: see [`Reader::str`].
 #[inline]
-fn read_device<'a>(r: &mut Reader<'a>) -> Result<DeviceOffer<'a>> {
+fn read_device<'a>(r: &mut Reader<'a>, text: Option<&'a str>) -> Result<DeviceOffer<'a>> {
     let mut t = *r;
-    let name = t.str()?;
+    let name = t.str(text)?;
     let instance = u32::try_from(t.varint(u32::BITS)?).map_err(|_| malformed())?;
     let wants_ack = t.bool()?;
     *r = t;
@@ -136,9 +139,10 @@ impl<'a> Hello<'a> {
         // a bad name is reported after the trailing-bytes check, as before.
         let len = r.len(MAX_DEVICES)?;
         let start = r;
+        let text = if len > 0 { r.rest_as_text() } else { None };
         let mut bad_name = None;
         for _ in 0..len {
-            let d = read_device(&mut r)?;
+            let d = read_device(&mut r, text)?;
             if bad_name.is_none() && (d.name.is_empty() || d.name.len() > MAX_NAME_LEN) {
                 bad_name = Some(d.name.len());
             }
@@ -519,13 +523,52 @@ mod tests {
         };
         let bytes = postcard(&d);
         let mut r = Reader::new(&bytes);
-        assert_eq!(read_device(&mut r).unwrap(), d);
+        assert_eq!(read_device(&mut r, None).unwrap(), d);
         r.finish().unwrap();
         // A full buffer is BufferTooSmall, as with postcard.
         let mut buf = [0u8; 4];
         let mut w = Writer::new(&mut buf);
         let e = w.str("hello").unwrap_err();
         assert_eq!(e.code, ErrorCode::BufferTooSmall);
+    }
+
+    /// A walk over a list whose names are sliced from one UTF-8 check of the
+    /// whole list gives postcard's devices, also when bytes outside the names
+    /// are non-ASCII (a 3-byte varint `c3 81 01` reads as "Á\x01").
+    #[test]
+    fn list_walk_slices_names_like_postcard() {
+        let devices = [
+            ("ram", 0u32, false),
+            (
+                "0000:00:1f.2/vfio-pci-07",
+                0x43 | (1 << 7) | (1 << 14),
+                true,
+            ),
+            ("ä€𝄞", 7, true),
+            ("x", 300, false),
+        ];
+        for skip in 0..devices.len() {
+            let mut buf = [0u8; 256];
+            let mut w = Writer::new(&mut buf);
+            for &(name, instance, wants_ack) in &devices[skip..] {
+                let d = DeviceOffer {
+                    name,
+                    instance,
+                    wants_ack,
+                };
+                write_device(&mut w, &d).unwrap();
+            }
+            let n = w.position();
+            let bytes = &buf[..n];
+            let list = List {
+                len: devices.len() - skip,
+                reader: Reader::new(bytes),
+            };
+            let fast: heapless::Vec<_, 8> = list.devices().collect();
+            let slow: heapless::Vec<_, 8> = list.iter::<DeviceOffer<'_>>().collect();
+            assert_eq!(fast, slow);
+            assert!(fast.iter().all(|d| d.is_ok()));
+        }
     }
 
     /// The fast readers accept and refuse exactly what postcard does, on
@@ -535,9 +578,14 @@ mod tests {
         fn same(bytes: &[u8]) {
             let mut fast = Reader::new(bytes);
             let mut slow = Reader::new(bytes);
-            let a = read_device(&mut fast);
+            let a = read_device(&mut fast, None);
             let b = slow.take::<DeviceOffer<'_>>();
             assert_eq!(a, b, "{bytes:02x?}");
+            assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
+            // The same, slicing names from the payload checked as a whole.
+            let mut fast = Reader::new(bytes);
+            let text = fast.rest_as_text();
+            assert_eq!(read_device(&mut fast, text), b, "{bytes:02x?}");
             assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
             let mut fast = Reader::new(bytes);
             let mut slow = Reader::new(bytes);
