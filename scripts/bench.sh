@@ -36,7 +36,7 @@ rm -rf "$CRITERION_HOME"
 cargo bench --locked -p accord-bench --bench accord -- --noplot ${BENCH_FILTER:+"$BENCH_FILTER"}
 
 step "callgrind: instructions of one full handshake"
-cargo build --locked --release -p accord-bench --bin handshake_once --bin report
+cargo build --locked --release -p accord-bench --bin handshake_once --bin codec_once --bin report
 BIN="$TARGET_DIR/release/handshake_once"
 valgrind --tool=callgrind --callgrind-out-file="$OUT/handshake.callgrind" \
     --toggle-collect='accord_bench::handshake::run*' "$BIN" 2>"$OUT/handshake.valgrind"
@@ -46,6 +46,20 @@ valgrind --tool=callgrind --callgrind-out-file="$OUT/setup.callgrind" "$BIN" set
 callgrind_annotate "$OUT/handshake.callgrind" >"$OUT/handshake.annotate" 2>/dev/null
 grep -E '^(summary|totals):' "$OUT/handshake.callgrind"
 
+step "callgrind: instructions of one encode plus decode per codec"
+: >"$OUT/codec.tsv"
+for imp in accord c json memcpy; do
+    for msg in hello welcome; do
+        for n in 1 8 32; do
+            valgrind --tool=callgrind --callgrind-out-file="$OUT/codec.callgrind" \
+                --toggle-collect='codec_once::measured*' \
+                "$TARGET_DIR/release/codec_once" "$imp" "$msg" "$n" 2>/dev/null
+            ir=$(awk '/^summary:/ { print $2 }' "$OUT/codec.callgrind")
+            printf '%s\t%s\t%s\t%s\n' "$imp" "$msg" "$n" "$ir" >>"$OUT/codec.tsv"
+        done
+    done
+done
+
 step "round trips (simulation and loopback) and bench/RESULTS.md"
 "$TARGET_DIR/release/report" \
     --criterion "$CRITERION_HOME" \
@@ -53,6 +67,7 @@ step "round trips (simulation and loopback) and bench/RESULTS.md"
     --full "$OUT/full.callgrind" \
     --setup "$OUT/setup.callgrind" \
     --annotate "$OUT/handshake.annotate" \
+    --codec-ir "$OUT/codec.tsv" \
     --results bench/RESULTS.md \
     --command "bash scripts/bench.sh" \
     --date "$DATE" \

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! report --criterion DIR --callgrind FILE --full FILE --setup FILE
-//!        --annotate FILE --results FILE --command CMD --date DATE --load-before TEXT
+//!        --annotate FILE --codec-ir FILE --results FILE --command CMD
+//!        --date DATE --load-before TEXT
 //! ```
 //!
 //! Other sections of the results file (for example `## Embedded footprint`)
@@ -111,6 +112,21 @@ fn callgrind_total(p: &str) -> Res<u64> {
         })
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| format!("{p}: no summary line"))
+}
+
+/// Instruction counts of one codec round: (impl, msg, n) -> count.
+fn codec_ir(p: &str) -> Res<BTreeMap<(String, String, usize), u64>> {
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?;
+    let mut m = BTreeMap::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        if let [imp, msg, n, ir] = f.as_slice() {
+            let n = n.parse().map_err(|_| format!("{p}: bad line {l}"))?;
+            let ir = ir.parse().map_err(|_| format!("{p}: bad line {l}"))?;
+            m.insert((imp.to_string(), msg.to_string(), n), ir);
+        }
+    }
+    Ok(m)
 }
 
 /// The top functions (self cost) of a callgrind_annotate listing.
@@ -299,6 +315,43 @@ fn section(a: &Args) -> Res<String> {
                 ratio(acc.median, c.median),
                 ratio(j.median, acc.median),
                 ratio(acc.median, m.median),
+            )
+            .ok();
+        }
+    }
+    writeln!(w).ok();
+    let irs = codec_ir(a.get("codec-ir")?)?;
+    let ir = |imp: &str, msg: &str, n: usize| -> Res<u64> {
+        irs.get(&(imp.to_string(), msg.to_string(), n))
+            .copied()
+            .ok_or_else(|| format!("no instruction count for {imp} {msg} {n}"))
+    };
+    writeln!(
+        w,
+        "The same rounds counted by callgrind (bench/src/bin/codec_once.rs, one round after a \
+         warm-up one, `--toggle-collect` on it): exact and independent of the load.\n"
+    )
+    .ok();
+    writeln!(
+        w,
+        "| message | accord | C (QEMU style) | JSON | memcpy | accord ÷ C | JSON ÷ accord |"
+    )
+    .ok();
+    writeln!(w, "|---|---|---|---|---|---|---|").ok();
+    for msg in ["hello", "welcome"] {
+        for n in [1usize, 8, 32] {
+            let (ac, c, j, m) = (
+                ir("accord", msg, n)?,
+                ir("c", msg, n)?,
+                ir("json", msg, n)?,
+                ir("memcpy", msg, n)?,
+            );
+            writeln!(
+                w,
+                "| {} {n} | {ac} | {c} | {j} | {m} | {} | {} |",
+                if msg == "hello" { "Hello," } else { "Welcome," },
+                ratio(ac as f64, c as f64),
+                ratio(j as f64, ac as f64),
             )
             .ok();
         }
