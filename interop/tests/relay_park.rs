@@ -20,11 +20,14 @@ use interop::relay::{Channel, ConnRecord, Relay, RelayConfig};
 const UUID: [u8; 16] = [0x42; 16];
 const WAIT: Duration = Duration::from_secs(5);
 
+/// What each accepted connection sent so far, in accept order.
+type Received = Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>;
+
 /// A destination that accepts everything and records what each
 /// connection sends, in accept order.
 struct Sink {
     addr: SocketAddr,
-    got: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    got: Received,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -34,7 +37,7 @@ impl Sink {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap();
-        let got: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Arc::default();
+        let got: Received = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (g, s) = (got.clone(), stop.clone());
         let t = thread::spawn(move || {
