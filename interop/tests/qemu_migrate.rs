@@ -45,13 +45,15 @@ fn capture_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// How much of the main stream the fixtures keep (enough for the whole
+/// How much of a long main stream the fixtures keep (enough for the whole
 /// postcopy PACKAGED blob).
 const FIXTURE_MAIN_BYTES: usize = 40 * 1024;
+/// A main stream up to this size is kept whole (the precopy one, ~75 KiB).
+const FIXTURE_MAIN_WHOLE: usize = 128 * 1024;
 
 /// With `ACCORD_INTEROP_UPDATE_FIXTURES=1`, copy the scenario's capture
-/// files (heads, whole return path, the first 40 KiB of the main stream,
-/// summary) into `interop/fixtures/`.
+/// files (heads, whole return path, the main stream whole when it is small
+/// or else its first 40 KiB, summary) into `interop/fixtures/`.
 fn maybe_update_fixtures(out: &Outcome) {
     if std::env::var_os("ACCORD_INTEROP_UPDATE_FIXTURES").is_none() {
         return;
@@ -66,8 +68,13 @@ fn maybe_update_fixtures(out: &Outcome) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix("-s2d-full.bin") {
             let b = fs::read(&path).unwrap();
-            let n = b.len().min(FIXTURE_MAIN_BYTES);
-            fs::write(dest.join(format!("{stem}-s2d-40k.bin")), &b[..n]).unwrap();
+            let whole = b.len() as u64 == out.records[0].s2d.total;
+            if whole && b.len() <= FIXTURE_MAIN_WHOLE {
+                fs::write(dest.join(&name), &b).unwrap();
+            } else {
+                let n = b.len().min(FIXTURE_MAIN_BYTES);
+                fs::write(dest.join(format!("{stem}-s2d-40k.bin")), &b[..n]).unwrap();
+            }
         } else if name == "connections.txt" || name.ends_with(".bin") {
             fs::copy(&path, dest.join(&name)).unwrap();
         }

@@ -229,7 +229,7 @@ fn detail_json(d: &Detail) -> Value {
 }
 
 fn failure_item(it: Item, e: &Error) -> Item {
-    it.text(format!("E{} {e}", e.code.as_u16()))
+    it.text(e.to_string())
         .field("code", e.code.as_u16())
         .field("error", format!("E{}", e.code.as_u16()))
         .field("message", e.code.text())

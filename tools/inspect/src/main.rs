@@ -142,10 +142,7 @@ fn main() -> ExitCode {
         } = &report.end
         {
             let _ = out.flush();
-            eprintln!(
-                "accord-inspect: {source}: malformed at offset {offset}: E{} {error} ({what})",
-                error.code.as_u16()
-            );
+            eprintln!("accord-inspect: {source}: malformed at offset {offset}: {error} ({what})");
         }
         status = status.max(report.end.exit_code() as u8);
     }

@@ -220,10 +220,13 @@ impl Report {
 
     /// The closing line of the human output.
     pub fn end_line(&self) -> String {
-        let n = self.items.len();
+        let n = match self.items.len() {
+            1 => "1 item".to_string(),
+            k => format!("{k} items"),
+        };
         match &self.end {
             End::Complete => format!(
-                "{:>8}  end            complete: {n} items, all {} bytes decoded",
+                "{:>8}  end            complete: {n}, all {} bytes decoded",
                 self.bytes, self.bytes
             ),
             End::Truncated {
@@ -236,22 +239,19 @@ impl Report {
                     None => "continues past the end of the input".to_string(),
                 };
                 format!(
-                    "{:>8}  end            truncated: {what} (from offset {offset}) {need}; {n} items decoded",
+                    "{:>8}  end            truncated: {what} (from offset {offset}) {need}; {n} decoded",
                     self.bytes
                 )
             }
             End::Undecoded { offset, reason } => format!(
-                "{offset:>8}  end            undecoded from offset {offset} ({} bytes): {reason}; {n} items decoded",
+                "{offset:>8}  end            undecoded from offset {offset} ({} bytes): {reason}; {n} decoded",
                 self.bytes.saturating_sub(*offset)
             ),
             End::Malformed {
                 offset,
                 error,
                 what,
-            } => format!(
-                "{offset:>8}  end            malformed at offset {offset}: E{} {error} ({what})",
-                error.code.as_u16()
-            ),
+            } => format!("{offset:>8}  end            malformed at offset {offset}: {error} ({what})"),
         }
     }
 

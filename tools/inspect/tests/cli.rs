@@ -181,12 +181,15 @@ fn a_bad_return_path_length_is_malformed_with_offset_and_code() {
     assert!(t.contains("SWITCHOVER_ACK"), "{t}");
     assert!(
         t.contains(
-            "malformed at offset 4: E806 legacy: message length rejected (E806): expected 4, got 8"
+            "malformed at offset 4: legacy: message length rejected (E806): expected 4, got 8 (return-path message #1)"
         ),
         "{t}"
     );
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("malformed at offset 4: E806"), "{err}");
+    assert!(
+        err.contains("malformed at offset 4: legacy: message length rejected (E806)"),
+        "{err}"
+    );
     let (_, items, end, code) = json(&[], &p);
     assert_eq!(code, 1);
     assert_eq!(items.len(), 1);
@@ -234,8 +237,8 @@ fn commands(items: &[Value]) -> Vec<(u64, String, u64)> {
 }
 
 #[test]
-fn multifd_main_stream_reaches_its_commands_and_device_state() {
-    let p = fixture("multifd", "conn00-main-s2d-40k.bin");
+fn multifd_main_stream_decodes_to_its_end() {
+    let p = fixture("multifd", "conn00-main-s2d-full.bin");
     let o = run(&[], &p);
     assert_eq!(o.status.code(), Some(0));
     let t = text(&o);
@@ -281,9 +284,16 @@ fn multifd_main_stream_reaches_its_commands_and_device_state() {
     assert_eq!(mem[0]["name"], "MEM_SIZE");
     assert_eq!(mem[0]["blocks"][0]["idstr"], "pc.ram");
     assert_eq!(mem[0]["blocks"][0]["length"], 128u64 << 20);
-    // 40 KiB of a 76 KiB stream: it stops inside the VMDESCRIPTION.
-    assert_eq!(end["status"], "truncated");
-    assert!(end["what"].as_str().unwrap().contains("VMDESCRIPTION"));
+    // The whole stream: every section, EOF, then the VMDESCRIPTION, whose
+    // device list matches the device sections walked.
+    assert_eq!(end["status"], "complete");
+    assert_eq!(end["offset"], fs::metadata(&p).unwrap().len());
+    let desc = sections.last().unwrap();
+    assert_eq!(desc["name"], "VMDESCRIPTION");
+    assert_eq!(desc["page_size"], 4096);
+    let full = sections.iter().filter(|s| s["name"] == "FULL").count();
+    assert_eq!(desc["devices"], full);
+    assert!(t.contains("complete: "), "{t}");
     // The commands are where accord's own decoder finds them.
     let bytes = fs::read(&p).unwrap();
     assert!(StreamHeader::decode(&bytes).is_ok());
@@ -632,7 +642,7 @@ fn a_reject_names_its_code_and_detail() {
     assert_eq!(o.status.code(), Some(0), "a Reject is a valid frame");
     let t = text(&o);
     assert!(
-        t.contains("frame          Reject E202 capability required by source, missing on destination (E202): capability postcopy-preempt"),
+        t.contains("frame          Reject capability required by source, missing on destination (E202): capability postcopy-preempt"),
         "{t}"
     );
     let (_, items, _, _) = json(&[], &p);
