@@ -176,7 +176,13 @@ fn an_early_silent_preempt_channel_is_parked_then_named_unread() {
         "parked again after multifd1: {}",
         snap[1].parks
     );
-    assert_eq!(snap[0].parks + snap[2].parks + snap[3].parks, 0);
+    // Main came while nothing could be silent: peeked with waiting. A
+    // multifd channel that arrives while the preempt channel is missing may
+    // itself be parked for a moment if its header is not there yet: that
+    // is the rule (no waiting on what may be silent), and its header then
+    // names it.
+    assert_eq!(snap[0].parks, 0);
+    assert_eq!((snap[2].peeked, snap[3].peeked), (64, 64));
     let steps = steps.lock().unwrap().clone();
     let pre: Vec<_> = steps.iter().filter(|s| s.index == 1).collect();
     assert!(pre.iter().all(|s| s.given == 0
@@ -231,6 +237,9 @@ fn a_parked_connection_that_sends_a_header_is_named_by_it() {
     assert_eq!(snap[1].peeked, 64);
     let mut m1 = connect(&relay);
     m1.write_all(&multifd_header(1)).unwrap();
+    wait_for(&relay, "multifd1 named", |s| {
+        s.get(2).is_some_and(|r| r.channel.is_some())
+    });
     let mut preempt = connect(&relay);
     let snap = wait_for(&relay, "all named", |s| {
         s.len() == 4 && s.iter().all(|r| r.channel.is_some())
