@@ -116,6 +116,10 @@ typedef struct accord_error_info {
    */
   uint8_t destination_max;
   /**
+   * Always 0 (explicit, so that the struct has no padding).
+   */
+  uint8_t reserved;
+  /**
    * CAPABILITY, DEPENDENCY: the capability id.
    */
   uint16_t capability;
@@ -135,6 +139,10 @@ typedef struct accord_error_info {
    * ARGUMENT: 1-based position of the offending argument.
    */
   uint16_t argument;
+  /**
+   * Always 0 (explicit, so that the struct has no padding).
+   */
+  uint16_t reserved2;
   /**
    * DEVICE: the instance id.
    */
@@ -292,6 +300,10 @@ typedef struct accord_channel {
    */
   accord_role role;
   /**
+   * Always 0 (explicit, so that the struct has no padding).
+   */
+  uint8_t reserved;
+  /**
    * Index within the role.
    */
   uint16_t index;
@@ -383,6 +395,10 @@ typedef struct accord_device_info {
    * Destination: 1 if the device approved (since its last revoke).
    */
   uint8_t approved;
+  /**
+   * Always 0 (explicit, so that the struct has no padding).
+   */
+  uint8_t reserved;
 } accord_device_info;
 
 /**
@@ -450,6 +466,10 @@ typedef struct accord_assignment {
    * `ACCORD_ASSIGN_*`.
    */
   accord_assign_status status;
+  /**
+   * Always 0 (explicit, so that the struct has no padding).
+   */
+  uint8_t reserved;
 } accord_assignment;
 
 /**

@@ -194,6 +194,8 @@ pub struct accord_error_info {
     pub destination_min: u8,
     /// VERSIONS: the destination's highest version.
     pub destination_max: u8,
+    /// Always 0 (explicit, so that the struct has no padding).
+    pub reserved: u8,
     /// CAPABILITY, DEPENDENCY: the capability id.
     pub capability: u16,
     /// DEPENDENCY: the capability it needs.
@@ -204,6 +206,8 @@ pub struct accord_error_info {
     pub missing: u16,
     /// ARGUMENT: 1-based position of the offending argument.
     pub argument: u16,
+    /// Always 0 (explicit, so that the struct has no padding).
+    pub reserved2: u16,
     /// DEVICE: the instance id.
     pub instance: u32,
     /// VALUE, ARGUMENT: what the rule expects (for ranges: the bound).
@@ -225,11 +229,13 @@ impl Default for accord_error_info {
             source_max: 0,
             destination_min: 0,
             destination_max: 0,
+            reserved: 0,
             capability: 0,
             needs: 0,
             index: 0,
             missing: 0,
             argument: 0,
+            reserved2: 0,
             instance: 0,
             expected: 0,
             got: 0,

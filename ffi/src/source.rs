@@ -475,6 +475,7 @@ pub(crate) fn device_info(
         ack: u8::from(d.ack),
         participates: u8::from(participates),
         approved: u8::from(approved),
+        reserved: 0,
     };
     copy_cstr(&mut i.name, d.name.name.as_str());
     i

@@ -129,6 +129,8 @@ pub const ACCORD_EVENT_FAILED: accord_event_kind = 12;
 pub struct accord_channel {
     /// `ACCORD_ROLE_*`.
     pub role: accord_role,
+    /// Always 0 (explicit, so that the struct has no padding).
+    pub reserved: u8,
     /// Index within the role.
     pub index: u16,
 }
@@ -141,6 +143,8 @@ pub struct accord_assignment {
     pub channel: accord_channel,
     /// `ACCORD_ASSIGN_*`.
     pub status: accord_assign_status,
+    /// Always 0 (explicit, so that the struct has no padding).
+    pub reserved: u8,
 }
 
 /// One capability a side offers.
@@ -205,6 +209,8 @@ pub struct accord_device_info {
     pub participates: u8,
     /// Destination: 1 if the device approved (since its last revoke).
     pub approved: u8,
+    /// Always 0 (explicit, so that the struct has no padding).
+    pub reserved: u8,
 }
 
 /// A role from C (argument `position`), refusing unknown values.
@@ -220,6 +226,7 @@ pub(crate) fn role_from(v: accord_role, position: u16) -> Result<Role, Fail> {
 pub(crate) fn channel_to_c(id: ChannelId) -> accord_channel {
     accord_channel {
         role: id.role as u8,
+        reserved: 0,
         index: id.index,
     }
 }
@@ -233,6 +240,7 @@ pub(crate) fn assignment_to_c(a: Assignment) -> accord_assignment {
     accord_assignment {
         channel: channel_to_c(channel),
         status,
+        reserved: 0,
     }
 }
 
@@ -291,3 +299,15 @@ pub(crate) fn event_to_c(e: Option<Event>) -> accord_event {
     }
     out
 }
+
+/// The output structs have no padding: every byte C reads was written.
+const _: () = {
+    use core::mem::size_of;
+    assert!(size_of::<accord_channel>() == 4);
+    assert!(size_of::<accord_assignment>() == 6);
+    assert!(size_of::<accord_enabled>() == 4);
+    assert!(size_of::<accord_event>() == 20);
+    assert!(size_of::<accord_device_info>() == ACCORD_DEVICE_NAME_SIZE + 8);
+    assert!(size_of::<crate::error::accord_error_info>() == 36 + ACCORD_DEVICE_NAME_SIZE);
+    assert!(size_of::<crate::preamble::accord_preamble>() == 24);
+};
