@@ -21,6 +21,4 @@ cargo build -p accord-core --target thumbv7em-none-eabihf --release --locked
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-
-step "C API: header, cmocka suite (plain, ASan+UBSan, valgrind), minimal program, pkg-config, Meson"
-bash scripts/c-tests.sh
+bash scripts/c-tests.sh # C API: header, cmocka (plain, ASan+UBSan, valgrind), minimal program, pkg-config, Meson
