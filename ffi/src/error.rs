@@ -850,3 +850,33 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod spec_tests {
+    extern crate std;
+    use std::format;
+    use super::*;
+
+    const SPEC: &str = include_str!("../../docs/PROTOCOL.md");
+
+    /// docs/PROTOCOL.md §9.1 lists every code of the C boundary, with its C name.
+    #[test]
+    fn protocol_md_lists_every_c_api_code() {
+        let names = [
+            (ACCORD_OK, "ACCORD_OK"),
+            (ACCORD_NEED_MORE, "ACCORD_NEED_MORE"),
+            (ACCORD_ERR_NULL_POINTER, "ACCORD_ERR_NULL_POINTER"),
+            (ACCORD_ERR_BAD_ENUM, "ACCORD_ERR_BAD_ENUM"),
+            (ACCORD_ERR_NOT_INITIALIZED, "ACCORD_ERR_NOT_INITIALIZED"),
+            (ACCORD_ERR_WRONG_ROLE, "ACCORD_ERR_WRONG_ROLE"),
+            (ACCORD_ERR_MISALIGNED, "ACCORD_ERR_MISALIGNED"),
+            (ACCORD_ERR_INVALID_UTF8, "ACCORD_ERR_INVALID_UTF8"),
+        ];
+        assert_eq!(names.len(), OTHER_TEXTS.len());
+        for ((code, name), (c, _)) in names.iter().zip(OTHER_TEXTS) {
+            assert_eq!(code, c);
+            let row = format!("| {code} | `{name}` |");
+            assert!(SPEC.contains(&row), "docs/PROTOCOL.md §9.1 lacks the row {row}");
+        }
+    }
+}
