@@ -22,8 +22,8 @@
 /* Storage of the opaque session handles, in uint64_t words. The library is
  * built against these numbers and refuses to compile if its sessions need
  * more (ffi/src/handle.rs). */
-#define ACCORD_SOURCE_STORAGE_WORDS 436
-#define ACCORD_DESTINATION_STORAGE_WORDS 526
+#define ACCORD_SOURCE_STORAGE_WORDS 448
+#define ACCORD_DESTINATION_STORAGE_WORDS 544
 
 /* Capacities of the build this header was generated for (set at build time
  * through the environment variables of the same names; docs/PROTOCOL.md §10). */

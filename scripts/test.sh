@@ -8,6 +8,9 @@ step() { printf '\n=== %s\n' "$*"; }
 step "toolchain: targets and components"
 rustup target add thumbv7em-none-eabihf >/dev/null
 
+step "QEMU 10.0 for the interop tests (Debian bookworm-backports)"
+bash scripts/install-qemu.sh
+
 step "format"
 cargo fmt --all --check
 

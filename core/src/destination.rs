@@ -19,12 +19,12 @@ use crate::log::trace;
 use crate::source::write_into;
 use crate::time::{Duration, Instant};
 use crate::version::{VersionRange, SUPPORTED};
-use crate::wire::frame::{self, FrameType, RawFrame};
+use crate::wire::frame::{FrameType, RawFrame};
 use crate::wire::msg::{
     self, ChannelsReady, DeviceOffer, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
     Welcome,
 };
-use crate::wire::preamble::{self, Preamble};
+use crate::wire::preamble::Preamble;
 
 /// The destination's states (docs/PROTOCOL.md §7.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -344,37 +344,10 @@ impl Destination {
         if self.state == DestinationState::Failed {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        let mut used = 0usize;
-        while self.state != DestinationState::Failed {
-            let rest = data.get(used..).unwrap_or(&[]);
-            let step = if self.peer.is_none() {
-                match Preamble::decode(rest) {
-                    Ok(None) => break,
-                    Ok(Some(p)) => self.on_preamble(p).map(|_| preamble::LEN),
-                    Err(e) => Err(e),
-                }
-            } else {
-                match frame::split(rest) {
-                    Ok(None) => break,
-                    Ok(Some(f)) => self.on_frame(now, f).map(|_| f.len),
-                    Err(e) => Err(e),
-                }
-            };
-            match step {
-                Ok(n) => used = used.saturating_add(n),
-                Err(e) => {
-                    self.fail(e.clone(), false);
-                    return Err(e);
-                }
-            }
-        }
-        match (&self.error, self.state) {
-            (Some(e), DestinationState::Failed) => Err(e.clone()),
-            _ => Ok(used),
-        }
+        crate::endpoint::feed(self, now, data)
     }
 
-    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+    fn on_preamble_(&mut self, p: Preamble) -> Result<()> {
         if p.role != Role::Main {
             return Err(Error::with(
                 ErrorCode::UnexpectedFrame,
@@ -385,10 +358,21 @@ impl Destination {
             ));
         }
         self.peer = Some(p);
+        // Refuse at the preamble: a Hello from a version we do not share may
+        // not even decode, and the Reject layout is one every version reads.
+        if self.cfg.versions.highest_common(p.versions).is_none() {
+            self.reject(Error::with(
+                ErrorCode::NoCommonVersion,
+                Detail::Versions {
+                    source: p.versions,
+                    destination: self.cfg.versions,
+                },
+            ));
+        }
         Ok(())
     }
 
-    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+    fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
         match (self.state, f.kind) {
             (_, FrameType::Abort) => {
                 let e = msg::decode_failure(f.payload)?;
@@ -528,9 +512,11 @@ impl Destination {
         self.events.push(Event::Negotiated {
             version: self.version,
         });
-        let nonce = self.peer.map(|p| p.nonce).unwrap_or_default();
+        let main = self
+            .peer
+            .unwrap_or(Preamble::main(self.cfg.versions, [0; 16]));
         let events = &mut self.events;
-        self.channels.fix(set, totals, &nonce, |id, r| match r {
+        self.channels.fix(set, totals, &main, |id, r| match r {
             Ok(()) => events.push(Event::ChannelAssigned(id)),
             Err(e) => events.push(Event::ChannelRefused {
                 channel: id,
@@ -557,7 +543,8 @@ impl Destination {
 
     fn push_out(&mut self, o: Out) {
         // The queue is bounded by construction: at most Welcome, ChannelsReady,
-        // one Revoke of a sent ack and one Ack (unsent Ack+Revoke pairs cancel).
+        // one Revoke of a sent ack and one Ack (an unsent Ack is withdrawn,
+        // wherever it waits, instead of being followed by its Revoke).
         if self.out.push_back(o).is_err() {
             self.fail(Error::new(ErrorCode::CapacityExceeded), false);
         }
@@ -678,11 +665,12 @@ impl Destination {
         });
         if self.acked {
             self.acked = false;
-            if self.out.back() == Some(&Out::Ack(self.epoch)) {
-                // The ack never left: withdraw it instead of sending both.
-                self.out.pop_back();
-            } else {
-                self.push_out(Out::Revoke(self.epoch, st.src_index));
+            let epoch = self.epoch;
+            let queued = self.out.len();
+            // An ack that never left is withdrawn instead of being revoked.
+            self.out.retain(|o| *o != Out::Ack(epoch));
+            if self.out.len() == queued {
+                self.push_out(Out::Revoke(epoch, st.src_index));
             }
         }
         Ok(())
@@ -703,6 +691,16 @@ impl Destination {
         }
         let main = self.peer.as_ref();
         if let Some(m) = main {
+            // A stranger is named as such before anything else is judged.
+            if m.nonce != p.nonce {
+                return Err(Error::with(
+                    ErrorCode::WrongNonce,
+                    Detail::Channel {
+                        role: id.role,
+                        index: id.index,
+                    },
+                ));
+            }
             if m.versions != p.versions {
                 return Err(Error::with(
                     ErrorCode::BadVersionRange,
@@ -832,5 +830,26 @@ impl Destination {
                 msg::encode_value(w, &SwitchoverRevoke { epoch, device })
             }),
         }
+    }
+}
+
+impl crate::endpoint::Endpoint for Destination {
+    fn awaiting_preamble(&self) -> bool {
+        self.peer.is_none()
+    }
+    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+        self.on_preamble_(p)
+    }
+    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+        self.on_frame_(now, f)
+    }
+    fn failed(&self) -> bool {
+        self.state == DestinationState::Failed
+    }
+    fn fail_local(&mut self, e: Error) {
+        self.fail(e, false);
+    }
+    fn failure(&self) -> Option<&Error> {
+        self.error.as_ref()
     }
 }

@@ -24,6 +24,7 @@ pub mod caps;
 pub mod channel;
 pub mod destination;
 pub mod device;
+pub(crate) mod endpoint;
 pub mod error;
 pub mod event;
 pub mod legacy;

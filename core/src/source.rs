@@ -20,7 +20,7 @@ use crate::wire::msg::{
     self, ChannelsReady, DeviceOffer, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
     Welcome,
 };
-use crate::wire::preamble::{self, Preamble, FLAG_REATTACH};
+use crate::wire::preamble::{Preamble, FLAG_REATTACH};
 
 /// The source's states (docs/PROTOCOL.md §7.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -435,37 +435,10 @@ impl Source {
         ) {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        let mut used = 0usize;
-        while self.state != SourceState::Failed {
-            let rest = data.get(used..).unwrap_or(&[]);
-            let step = if self.peer_versions.is_none() {
-                match Preamble::decode(rest) {
-                    Ok(None) => break,
-                    Ok(Some(p)) => self.on_preamble(&p).map(|_| preamble::LEN),
-                    Err(e) => Err(e),
-                }
-            } else {
-                match frame::split(rest) {
-                    Ok(None) => break,
-                    Ok(Some(f)) => self.on_frame(now, f).map(|_| f.len),
-                    Err(e) => Err(e),
-                }
-            };
-            match step {
-                Ok(n) => used = used.saturating_add(n),
-                Err(e) => {
-                    self.fail(e.clone(), false);
-                    return Err(e);
-                }
-            }
-        }
-        match (&self.error, self.state) {
-            (Some(e), SourceState::Failed) => Err(e.clone()),
-            _ => Ok(used),
-        }
+        crate::endpoint::feed(self, now, data)
     }
 
-    fn on_preamble(&mut self, p: &Preamble) -> Result<()> {
+    fn on_preamble_(&mut self, p: Preamble) -> Result<()> {
         if p.role != Role::Main {
             return Err(Error::with(
                 ErrorCode::UnexpectedFrame,
@@ -482,7 +455,7 @@ impl Source {
         Ok(())
     }
 
-    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+    fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
         let unexpected = Error::with(ErrorCode::UnexpectedFrame, Detail::Frame(f.kind as u8));
         match (self.state, f.kind) {
             (_, FrameType::Abort) => {
@@ -684,4 +657,25 @@ pub(crate) fn write_into(
         .get_mut(at..)
         .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
     frame::write(rest, kind, body)
+}
+
+impl crate::endpoint::Endpoint for Source {
+    fn awaiting_preamble(&self) -> bool {
+        self.peer_versions.is_none()
+    }
+    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+        self.on_preamble_(p)
+    }
+    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+        self.on_frame_(now, f)
+    }
+    fn failed(&self) -> bool {
+        self.state == SourceState::Failed
+    }
+    fn fail_local(&mut self, e: Error) {
+        self.fail(e, false);
+    }
+    fn failure(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
 }

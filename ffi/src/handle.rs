@@ -23,10 +23,18 @@ use crate::error::*;
 
 include!(concat!(env!("OUT_DIR"), "/header_sizes.rs"));
 
+/// Storage is given in whole multiples of this many words (256 bytes), so
+/// that a small change in accord-core's types does not change the header.
+pub const STORAGE_GRANULE_WORDS: usize = 32;
+
+const fn words_for(bytes: usize) -> usize {
+    bytes.div_ceil(8).div_ceil(STORAGE_GRANULE_WORDS) * STORAGE_GRANULE_WORDS
+}
+
 /// Storage words a source needs in this build (what the header generator writes).
-pub const SOURCE_WORDS_NEEDED: usize = size_of::<Cell<Source>>().div_ceil(8);
+pub const SOURCE_WORDS_NEEDED: usize = words_for(size_of::<Cell<Source>>());
 /// Storage words a destination needs in this build.
-pub const DESTINATION_WORDS_NEEDED: usize = size_of::<Cell<Destination>>().div_ceil(8);
+pub const DESTINATION_WORDS_NEEDED: usize = words_for(size_of::<Cell<Destination>>());
 
 /// Length of `accord_source` in `uint64_t` words, as include/accord.h states it.
 #[cfg(not(accord_regen))]

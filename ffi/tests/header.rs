@@ -82,6 +82,7 @@ fn generate() -> String {
         "SOURCE_WORDS_NEEDED",
         "DESTINATION_WORDS_NEEDED",
         "VERSION",
+        "STORAGE_GRANULE_WORDS",
         "Fail",
         "Cell",
         "Machine",

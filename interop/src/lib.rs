@@ -1,0 +1,21 @@
+//! Interop machinery for accord: run two real QEMU processes, migrate
+//! between them over loopback TCP through a recording relay, and keep
+//! what passed on every connection.
+//!
+//! - [`qmp`]: a small blocking QMP client (JSON over a UNIX socket).
+//! - [`qemu`]: starting QEMU, with a guard that kills it on every path.
+//! - [`relay`]: the recording TCP relay, with a pluggable per-connection
+//!   identification hook that may peek the source's first bytes.
+//! - [`wire`]: just enough of QEMU's legacy formats to check captures.
+//! - [`scenario`]: one migration, end to end, within deadlines.
+//!
+//! Needs `qemu-system-x86_64` 10.x: `sudo bash scripts/install-qemu.sh`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod qemu;
+pub mod qmp;
+pub mod relay;
+pub mod scenario;
+pub mod wire;
