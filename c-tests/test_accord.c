@@ -1121,6 +1121,269 @@ static void test_dropped_events(void **state) {
     assert_int_equal(dropped, 0);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* QEMU's legacy formats                                               */
+
+static accord_legacy_classifier lgc;
+
+static void test_legacy_classifier(void **state) {
+    accord_legacy_config cfg;
+    accord_legacy_decision d;
+    accord_legacy_status st;
+    uint8_t hdr[ACCORD_LEGACY_MULTIFD_INIT_LEN];
+    static const uint8_t uuid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    size_t needed = 9;
+    bool b = true;
+    accord_error_info e;
+    (void)state;
+    memset(&lgc, 0, sizeof lgc);
+    OK(accord_legacy_config_default(&cfg, ACCORD_LEGACY_QEMU_10_1_PLUS));
+    assert_int_equal(cfg.peekable, 1);
+    cfg.multifd_channels = 2;
+    cfg.postcopy_ram = 1;
+    cfg.postcopy_preempt = 1;
+    cfg.check_uuid = 1;
+    memcpy(cfg.uuid, uuid, 16);
+    OK(accord_legacy_classifier_init(&lgc, &cfg));
+    OK(accord_legacy_bytes_needed(&lgc, &needed));
+    assert_int_equal(needed, 4);
+    OK(accord_legacy_may_be_silent(&lgc, &b));
+    assert_false(b);
+    /* Any order: multifd 1, main, multifd 0, then preempt without a byte read. */
+    OK(accord_legacy_multifd_encode(uuid, 1, hdr, NULL));
+    OK(accord_legacy_classify(&lgc, hdr, 4, &d));
+    assert_int_equal(d.kind, ACCORD_LEGACY_DECISION_NEED_MORE);
+    assert_int_equal(d.needed, 64);
+    OK(accord_legacy_classify(&lgc, hdr, sizeof hdr, &d));
+    assert_int_equal(d.kind, ACCORD_LEGACY_DECISION_MULTIFD);
+    assert_int_equal(d.multifd_id, 1);
+    OK(accord_legacy_classify(&lgc, (const uint8_t *)"QEVM", 4, &d));
+    assert_int_equal(d.kind, ACCORD_LEGACY_DECISION_MAIN);
+    /* A duplicate id refuses that connection, records nothing. */
+    assert_int_equal(accord_legacy_classify(&lgc, hdr, sizeof hdr, &d), ACCORD_E_LEGACY_UNEXPECTED_CHANNEL);
+    OK(accord_legacy_classifier_last_error(&lgc, &e));
+    assert_int_equal(e.code, ACCORD_E_LEGACY_UNEXPECTED_CHANNEL);
+    assert_int_equal(e.detail, ACCORD_DETAIL_CHANNEL);
+    OK(accord_legacy_multifd_encode(uuid, 0, hdr, NULL));
+    OK(accord_legacy_classify(&lgc, hdr, sizeof hdr, &d));
+    OK(accord_legacy_multifd_present(&lgc, 0, &b));
+    assert_true(b);
+    OK(accord_legacy_get_status(&lgc, &st));
+    assert_int_equal(st.multifd_count, 2);
+    assert_int_equal(st.ready_to_load, 1);
+    assert_int_equal(st.complete, 0);
+    OK(accord_legacy_bytes_needed(&lgc, &needed));
+    assert_int_equal(needed, 0);
+    OK(accord_legacy_classify(&lgc, NULL, 0, &d));
+    assert_int_equal(d.kind, ACCORD_LEGACY_DECISION_PREEMPT);
+    OK(accord_legacy_get_status(&lgc, &st));
+    assert_int_equal(st.complete, 1);
+    assert_int_equal(st.preempt_present, 1);
+    assert_int_equal(accord_legacy_classify(&lgc, NULL, 0, &d), ACCORD_E_LEGACY_UNEXPECTED_CHANNEL);
+    /* Postcopy recovery: main and preempt again. */
+    OK(accord_legacy_begin_recovery(&lgc));
+    OK(accord_legacy_get_status(&lgc, &st));
+    assert_int_equal(st.recovering, 1);
+    assert_int_equal(st.main_present, 0);
+    OK(accord_legacy_classifier_deinit(&lgc));
+    assert_int_equal(accord_legacy_get_status(&lgc, &st), ACCORD_ERR_NOT_INITIALIZED);
+}
+
+static void test_legacy_classifier_errors(void **state) {
+    accord_legacy_config cfg;
+    accord_legacy_decision d;
+    accord_error_info e;
+    uint8_t hdr[ACCORD_LEGACY_MULTIFD_INIT_LEN];
+    static const uint8_t other[16] = {9};
+    size_t n;
+    bool b;
+    (void)state;
+    memset(&lgc, 0, sizeof lgc);
+    assert_int_equal(accord_legacy_bytes_needed(&lgc, &n), ACCORD_ERR_NOT_INITIALIZED);
+    assert_int_equal(accord_legacy_config_default(&cfg, 3), ACCORD_ERR_BAD_ENUM);
+    assert_int_equal(accord_legacy_config_default(NULL, 0), ACCORD_ERR_NULL_POINTER);
+    OK(accord_legacy_config_default(&cfg, ACCORD_LEGACY_QEMU_8_0_TO_10_0));
+    cfg.postcopy_preempt = 1;
+    assert_int_equal(accord_legacy_classifier_init(&lgc, &cfg), ACCORD_E_CAPABILITY_DEPENDENCY);
+    OK(accord_legacy_classifier_last_error(&lgc, &e));
+    assert_int_equal(e.detail, ACCORD_DETAIL_DEPENDENCY);
+    assert_int_equal(e.needs, ACCORD_CAP_POSTCOPY_RAM);
+    cfg.postcopy_ram = 1;
+    cfg.postcopy_preempt = 0;
+    cfg.multifd_channels = 2;
+    assert_int_equal(accord_legacy_classifier_init(&lgc, &cfg), ACCORD_E_INVALID_ARGUMENT);
+    cfg.family = 7;
+    assert_int_equal(accord_legacy_classifier_init(&lgc, &cfg), ACCORD_ERR_BAD_ENUM);
+    assert_int_equal(accord_legacy_classifier_init(&lgc, NULL), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(accord_legacy_classifier_init(NULL, &cfg), ACCORD_ERR_NULL_POINTER);
+    /* 8.0..10.0 with multifd: peek; unknown magic; uuid and id checks. */
+    OK(accord_legacy_config_default(&cfg, ACCORD_LEGACY_QEMU_8_0_TO_10_0));
+    cfg.multifd_channels = 4;
+    cfg.check_uuid = 1;
+    OK(accord_legacy_classifier_init(&lgc, &cfg));
+    assert_int_equal(accord_legacy_classify(&lgc, (const uint8_t *)"\x16\x03\x01\x00", 4, &d),
+                     ACCORD_E_LEGACY_UNKNOWN_MAGIC);
+    OK(accord_legacy_multifd_encode(other, 1, hdr, NULL));
+    assert_int_equal(accord_legacy_classify(&lgc, hdr, sizeof hdr, &d), ACCORD_E_LEGACY_MULTIFD_UUID);
+    OK(accord_legacy_multifd_encode(cfg.uuid, 4, hdr, NULL));
+    assert_int_equal(accord_legacy_classify(&lgc, hdr, sizeof hdr, &d), ACCORD_E_LEGACY_MULTIFD_ID);
+    OK(accord_legacy_classifier_last_error(&lgc, &e));
+    assert_int_equal(e.expected, 4);
+    assert_int_equal(e.got, 4); /* QEMU's off-by-one check lets id == channels through */
+    assert_int_equal(accord_legacy_classify(&lgc, hdr, sizeof hdr, NULL), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(accord_legacy_classify(&lgc, NULL, 4, &d), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(accord_legacy_begin_recovery(&lgc), ACCORD_E_INVALID_STATE);
+    assert_int_equal(accord_legacy_multifd_present(&lgc, 0, NULL), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(accord_legacy_may_be_silent(&lgc, NULL), ACCORD_ERR_NULL_POINTER);
+    /* A source handle is not a classifier. */
+    make_pair();
+    assert_int_equal(accord_legacy_bytes_needed((const accord_legacy_classifier *)(const void *)&src, &n),
+                     ACCORD_ERR_WRONG_ROLE);
+    /* 10.1+ with x-preempt-pre-7-2: the early preempt channel may be silent. */
+    OK(accord_legacy_config_default(&cfg, ACCORD_LEGACY_QEMU_10_1_PLUS));
+    cfg.multifd_channels = 2;
+    cfg.postcopy_ram = cfg.postcopy_preempt = cfg.preempt_pre_7_2 = 1;
+    OK(accord_legacy_classifier_init(&lgc, &cfg));
+    OK(accord_legacy_may_be_silent(&lgc, &b));
+    assert_true(b);
+    OK(accord_legacy_classify(&lgc, NULL, 0, &d));
+    assert_int_equal(d.kind, ACCORD_LEGACY_DECISION_MAYBE_SILENT);
+}
+
+static void test_legacy_stream_and_commands(void **state) {
+    uint8_t buf[64];
+    size_t n = 0, used = 0;
+    accord_legacy_command c, back;
+    accord_error_info e;
+    (void)state;
+    OK(accord_legacy_stream_header_encode(buf, sizeof buf, &n, NULL));
+    assert_int_equal(n, ACCORD_LEGACY_STREAM_HEADER_LEN);
+    assert_memory_equal(buf, "\x51\x45\x56\x4d\x00\x00\x00\x03", 8);
+    OK(accord_legacy_stream_header_decode(buf, 8, &used, NULL));
+    assert_int_equal(used, 8);
+    assert_int_equal(accord_legacy_stream_header_decode(buf, 7, &used, NULL), ACCORD_NEED_MORE);
+    buf[7] = 4;
+    assert_int_equal(accord_legacy_stream_header_decode(buf, 8, &used, &e), ACCORD_E_LEGACY_STREAM_VERSION);
+    assert_int_equal(e.expected, 3);
+    assert_int_equal(e.got, 4);
+    assert_int_equal(accord_legacy_stream_header_encode(buf, 4, &n, &e), ACCORD_E_BUFFER_TOO_SMALL);
+    assert_int_equal(accord_legacy_stream_header_encode(buf, 8, NULL, NULL), ACCORD_ERR_NULL_POINTER);
+    /* PING */
+    memset(&c, 0, sizeof c);
+    c.kind = ACCORD_LEGACY_CMD_PING;
+    c.value = 0x12345678;
+    OK(accord_legacy_command_encode(&c, buf, sizeof buf, &n, NULL));
+    assert_int_equal(n, 9);
+    assert_memory_equal(buf, "\x08\x00\x02\x00\x04\x12\x34\x56\x78", 9);
+    assert_int_equal(accord_legacy_command_decode(buf, 8, &back, &used, NULL), ACCORD_NEED_MORE);
+    OK(accord_legacy_command_decode(buf, n, &back, &used, NULL));
+    assert_int_equal(used, 9);
+    assert_int_equal(back.kind, ACCORD_LEGACY_CMD_PING);
+    assert_int_equal(back.value, 0x12345678);
+    /* SWITCHOVER_START (QEMU 10.0+) */
+    c.kind = ACCORD_LEGACY_CMD_SWITCHOVER_START;
+    OK(accord_legacy_command_encode(&c, buf, sizeof buf, &n, NULL));
+    assert_memory_equal(buf, "\x08\x00\x0b\x00\x00", 5);
+    /* RECV_BITMAP: the idstr points into the input when decoded. */
+    c.kind = ACCORD_LEGACY_CMD_RECV_BITMAP;
+    c.data = (const uint8_t *)"pc.ram";
+    c.data_len = 6;
+    OK(accord_legacy_command_encode(&c, buf, sizeof buf, &n, NULL));
+    OK(accord_legacy_command_decode(buf, n, &back, &used, NULL));
+    assert_int_equal(back.data_len, 6);
+    assert_ptr_equal(back.data, buf + 6);
+    assert_memory_equal(back.data, "pc.ram", 6);
+    /* POSTCOPY_ADVISE with page sizes */
+    memset(&c, 0, sizeof c);
+    c.kind = ACCORD_LEGACY_CMD_POSTCOPY_ADVISE;
+    c.has_page_sizes = 1;
+    c.page_size_summary = 4096;
+    c.target_page_size = 4096;
+    OK(accord_legacy_command_encode(&c, buf, sizeof buf, &n, NULL));
+    assert_int_equal(n, 5 + 16);
+    OK(accord_legacy_command_decode(buf, n, &back, &used, NULL));
+    assert_int_equal(back.has_page_sizes, 1);
+    assert_true(back.target_page_size == 4096);
+    /* Refusals, in QEMU's order. */
+    assert_int_equal(accord_legacy_command_decode((const uint8_t *)"\x09", 1, &back, &used, &e),
+                     ACCORD_E_LEGACY_NOT_A_COMMAND);
+    assert_int_equal(e.detail, ACCORD_DETAIL_FRAME);
+    assert_int_equal(e.frame, 9);
+    assert_int_equal(accord_legacy_command_decode((const uint8_t *)"\x08\x00\x0c\x00\x00", 5, &back, &used, &e),
+                     ACCORD_E_LEGACY_UNKNOWN_TYPE);
+    assert_int_equal(accord_legacy_command_decode((const uint8_t *)"\x08\x00\x02\x00\x03", 5, &back, &used, &e),
+                     ACCORD_E_LEGACY_BAD_LENGTH);
+    c.kind = ACCORD_LEGACY_CMD_PACKAGED;
+    c.value = 0x7fffffff;
+    assert_int_equal(accord_legacy_command_encode(&c, buf, sizeof buf, &n, &e), ACCORD_E_LEGACY_BAD_LENGTH);
+    c.kind = 99;
+    assert_int_equal(accord_legacy_command_encode(&c, buf, sizeof buf, &n, &e), ACCORD_ERR_BAD_ENUM);
+    assert_int_equal(e.got, 99);
+    c.kind = ACCORD_LEGACY_CMD_PING;
+    assert_int_equal(accord_legacy_command_encode(&c, buf, 4, &n, NULL), ACCORD_E_BUFFER_TOO_SMALL);
+    assert_int_equal(accord_legacy_command_decode(buf, 4, NULL, &used, NULL), ACCORD_ERR_NULL_POINTER);
+}
+
+static void test_legacy_return_path_and_multifd(void **state) {
+    uint8_t buf[600], hdr[ACCORD_LEGACY_MULTIFD_INIT_LEN], uuid_out[16];
+    static const uint8_t uuid[16] = {0xaa, 0xbb};
+    accord_legacy_rp_message m, back;
+    accord_error_info e;
+    size_t n = 0, used = 0;
+    uint8_t id = 0;
+    (void)state;
+    memset(&m, 0, sizeof m);
+    m.kind = ACCORD_LEGACY_RP_SWITCHOVER_ACK;
+    OK(accord_legacy_rp_encode(&m, buf, sizeof buf, &n, NULL));
+    assert_int_equal(n, 4);
+    assert_memory_equal(buf, "\x00\x07\x00\x00", 4);
+    m.kind = ACCORD_LEGACY_RP_PONG;
+    m.value = 7;
+    OK(accord_legacy_rp_encode(&m, buf, sizeof buf, &n, NULL));
+    OK(accord_legacy_rp_decode(buf, n, &back, &used, NULL));
+    assert_int_equal(back.kind, ACCORD_LEGACY_RP_PONG);
+    assert_int_equal(back.value, 7);
+    m.kind = ACCORD_LEGACY_RP_REQ_PAGES_ID;
+    m.start = 0x1000;
+    m.value = 0x2000;
+    m.idstr = (const uint8_t *)"pc.ram";
+    m.idstr_len = 6;
+    OK(accord_legacy_rp_encode(&m, buf, sizeof buf, &n, NULL));
+    assert_int_equal(n, 4 + 13 + 6);
+    assert_int_equal(accord_legacy_rp_decode(buf, n - 1, &back, &used, NULL), ACCORD_NEED_MORE);
+    OK(accord_legacy_rp_decode(buf, n, &back, &used, NULL));
+    assert_true(back.start == 0x1000);
+    assert_int_equal(back.idstr_len, 6);
+    assert_memory_equal(back.idstr, "pc.ram", 6);
+    assert_int_equal(accord_legacy_rp_decode((const uint8_t *)"\x00\x08\x00\x00", 4, &back, &used, &e),
+                     ACCORD_E_LEGACY_UNKNOWN_TYPE);
+    assert_int_equal(e.got, 8);
+    assert_int_equal(accord_legacy_rp_decode((const uint8_t *)"\x00\x07\x00\x01", 4, &back, &used, &e),
+                     ACCORD_E_LEGACY_BAD_LENGTH);
+    m.kind = 0;
+    assert_int_equal(accord_legacy_rp_encode(&m, buf, sizeof buf, &n, NULL), ACCORD_ERR_BAD_ENUM);
+    assert_int_equal(accord_legacy_rp_encode(NULL, buf, sizeof buf, &n, NULL), ACCORD_ERR_NULL_POINTER);
+    /* MultiFDInit_t */
+    OK(accord_legacy_multifd_encode(uuid, 3, hdr, NULL));
+    assert_memory_equal(hdr, "\x11\x22\x33\x44\x00\x00\x00\x01\xaa\xbb", 10);
+    assert_int_equal(hdr[24], 3);
+    OK(accord_legacy_multifd_parse(hdr, sizeof hdr, uuid, 4, &id, uuid_out, NULL));
+    assert_int_equal(id, 3);
+    assert_memory_equal(uuid_out, uuid, 16);
+    OK(accord_legacy_multifd_parse(hdr, sizeof hdr, NULL, 4, &id, NULL, NULL));
+    assert_int_equal(accord_legacy_multifd_parse(hdr, 63, NULL, 4, &id, NULL, NULL), ACCORD_NEED_MORE);
+    assert_int_equal(accord_legacy_multifd_parse(hdr, sizeof hdr, NULL, 3, &id, NULL, &e), ACCORD_E_LEGACY_MULTIFD_ID);
+    assert_int_equal(e.detail, ACCORD_DETAIL_VALUE);
+    hdr[7] = 2;
+    assert_int_equal(accord_legacy_multifd_parse(hdr, sizeof hdr, NULL, 4, &id, NULL, &e),
+                     ACCORD_E_LEGACY_MULTIFD_VERSION);
+    assert_int_equal(accord_legacy_multifd_parse(hdr, sizeof hdr, NULL, 4, NULL, NULL, NULL), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(accord_legacy_multifd_encode(NULL, 0, hdr, NULL), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(accord_legacy_multifd_encode(uuid, 0, NULL, &e), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(e.argument, 3);
+}
+
 /* ------------------------------------------------------------------ */
 /* The sanitizer build proves it is one                                */
 
@@ -1190,6 +1453,10 @@ int main(void) {
         cmocka_unit_test_setup(test_abort_both_ways, reset),
         cmocka_unit_test_setup(test_channel_lost_and_reattached, reset),
         cmocka_unit_test_setup(test_dropped_events, reset),
+        cmocka_unit_test_setup(test_legacy_classifier, reset),
+        cmocka_unit_test_setup(test_legacy_classifier_errors, reset),
+        cmocka_unit_test_setup(test_legacy_stream_and_commands, reset),
+        cmocka_unit_test_setup(test_legacy_return_path_and_multifd, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

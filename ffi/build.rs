@@ -36,9 +36,12 @@ fn main() {
          #[allow(dead_code)]\n\
          pub(crate) const HEADER_SOURCE_WORDS: usize = {};\n\
          #[allow(dead_code)]\n\
-         pub(crate) const HEADER_DESTINATION_WORDS: usize = {};\n",
+         pub(crate) const HEADER_DESTINATION_WORDS: usize = {};\n\
+         #[allow(dead_code)]\n\
+         pub(crate) const HEADER_CLASSIFIER_WORDS: usize = {};\n",
         define(&header, "ACCORD_SOURCE_STORAGE_WORDS "),
         define(&header, "ACCORD_DESTINATION_STORAGE_WORDS "),
+        define(&header, "ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS "),
     );
     let path = PathBuf::from(env::var("OUT_DIR").unwrap()).join("header_sizes.rs");
     fs::write(path, out).unwrap();

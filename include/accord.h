@@ -24,6 +24,7 @@
  * more (ffi/src/handle.rs). */
 #define ACCORD_SOURCE_STORAGE_WORDS 448
 #define ACCORD_DESTINATION_STORAGE_WORDS 544
+#define ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS 24
 
 /* Capacities of the build this header was generated for (set at build time
  * through the environment variables of the same names; docs/PROTOCOL.md §10). */
@@ -66,6 +67,106 @@
  * Preamble flag: this channel replaces a lost one (postcopy recovery).
  */
 #define ACCORD_PREAMBLE_FLAG_REATTACH 1
+
+/**
+ * `QEMU_VM_COMMAND` numbers (`ACCORD_LEGACY_CMD_*`).
+ */
+#define ACCORD_LEGACY_CMD_OPEN_RETURN_PATH 1
+
+/**
+ * PING (4-byte value).
+ */
+#define ACCORD_LEGACY_CMD_PING 2
+
+/**
+ * POSTCOPY_ADVISE (empty, or the two page sizes).
+ */
+#define ACCORD_LEGACY_CMD_POSTCOPY_ADVISE 3
+
+/**
+ * POSTCOPY_LISTEN.
+ */
+#define ACCORD_LEGACY_CMD_POSTCOPY_LISTEN 4
+
+/**
+ * POSTCOPY_RUN.
+ */
+#define ACCORD_LEGACY_CMD_POSTCOPY_RUN 5
+
+/**
+ * POSTCOPY_RAM_DISCARD (raw payload in `data`).
+ */
+#define ACCORD_LEGACY_CMD_POSTCOPY_RAM_DISCARD 6
+
+/**
+ * PACKAGED (4-byte length).
+ */
+#define ACCORD_LEGACY_CMD_PACKAGED 7
+
+/**
+ * ENABLE_COLO.
+ */
+#define ACCORD_LEGACY_CMD_ENABLE_COLO 8
+
+/**
+ * POSTCOPY_RESUME.
+ */
+#define ACCORD_LEGACY_CMD_POSTCOPY_RESUME 9
+
+/**
+ * RECV_BITMAP (RAMBlock idstr in `data`).
+ */
+#define ACCORD_LEGACY_CMD_RECV_BITMAP 10
+
+/**
+ * SWITCHOVER_START (QEMU 10.0+).
+ */
+#define ACCORD_LEGACY_CMD_SWITCHOVER_START 11
+
+/**
+ * Return-path message types (`ACCORD_LEGACY_RP_*`).
+ */
+#define ACCORD_LEGACY_RP_SHUT 1
+
+/**
+ * PONG (echoes PING's value).
+ */
+#define ACCORD_LEGACY_RP_PONG 2
+
+/**
+ * REQ_PAGES_ID (start, len, idstr).
+ */
+#define ACCORD_LEGACY_RP_REQ_PAGES_ID 3
+
+/**
+ * REQ_PAGES (start, len).
+ */
+#define ACCORD_LEGACY_RP_REQ_PAGES 4
+
+/**
+ * RECV_BITMAP (idstr).
+ */
+#define ACCORD_LEGACY_RP_RECV_BITMAP 5
+
+/**
+ * RESUME_ACK (value 1).
+ */
+#define ACCORD_LEGACY_RP_RESUME_ACK 6
+
+/**
+ * SWITCHOVER_ACK (QEMU 8.1+; no payload).
+ */
+#define ACCORD_LEGACY_RP_SWITCHOVER_ACK 7
+
+/**
+ * Bytes of the main stream header (`QEVM`, version 3).
+ */
+#define ACCORD_LEGACY_STREAM_HEADER_LEN 8
+
+/**
+ * Bytes of a `MultiFDInit_t`.
+ */
+#define ACCORD_LEGACY_MULTIFD_INIT_LEN 64
 
 /**
  * A result code: `ACCORD_OK`, `ACCORD_NEED_MORE`, `ACCORD_E_*` or `ACCORD_ERR_*`.
@@ -471,6 +572,191 @@ typedef struct accord_assignment {
    */
   uint8_t reserved;
 } accord_assignment;
+
+/**
+ * A QEMU version family (`ACCORD_LEGACY_QEMU_*`).
+ */
+typedef uint8_t accord_legacy_family;
+
+/**
+ * The destination's migration settings that matter to identification.
+ */
+typedef struct accord_legacy_config {
+  /**
+   * `ACCORD_LEGACY_QEMU_*`.
+   */
+  accord_legacy_family family;
+  /**
+   * Multifd channel count; 0 means multifd is off.
+   */
+  uint8_t multifd_channels;
+  /**
+   * 1: `postcopy-ram` is on.
+   */
+  uint8_t postcopy_ram;
+  /**
+   * 1: `postcopy-preempt` is on (needs postcopy-ram).
+   */
+  uint8_t postcopy_preempt;
+  /**
+   * 1: compat property `x-preempt-pre-7-2` (the source connects preempt early).
+   */
+  uint8_t preempt_pre_7_2;
+  /**
+   * 1: the transport can be peeked (0 for TLS).
+   */
+  uint8_t peekable;
+  /**
+   * 1: every multifd header must carry `uuid`.
+   */
+  uint8_t check_uuid;
+  /**
+   * Always 0.
+   */
+  uint8_t reserved;
+  /**
+   * The uuid multifd headers must carry when `check_uuid` is 1.
+   */
+  uint8_t uuid[16];
+} accord_legacy_config;
+
+/**
+ * Storage for one legacy channel classifier (QEMU peers without accord).
+ * Opaque; zero it or pass it to `accord_legacy_classifier_init` first.
+ */
+typedef struct accord_legacy_classifier {
+  uint64_t opaque[ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS];
+} accord_legacy_classifier;
+
+/**
+ * What the classifier made of a connection (`ACCORD_LEGACY_DECISION_*`).
+ */
+typedef uint8_t accord_legacy_decision_kind;
+
+/**
+ * A classifier decision.
+ */
+typedef struct accord_legacy_decision {
+  /**
+   * `ACCORD_LEGACY_DECISION_*`.
+   */
+  accord_legacy_decision_kind kind;
+  /**
+   * MULTIFD: the channel id from its header.
+   */
+  uint8_t multifd_id;
+  /**
+   * Always 0.
+   */
+  uint16_t reserved;
+  /**
+   * NEED_MORE, MAYBE_SILENT: bytes needed from the connection's start.
+   */
+  uint32_t needed;
+} accord_legacy_decision;
+
+/**
+ * Where identification stands.
+ */
+typedef struct accord_legacy_status {
+  /**
+   * 1: every expected channel is present.
+   */
+  uint8_t complete;
+  /**
+   * 1: QEMU of this family would start loading the main stream now.
+   */
+  uint8_t ready_to_load;
+  /**
+   * 1: the main channel is present.
+   */
+  uint8_t main_present;
+  /**
+   * 1: the preempt channel is present.
+   */
+  uint8_t preempt_present;
+  /**
+   * 1: a postcopy recovery is waiting for its main channel.
+   */
+  uint8_t recovering;
+  /**
+   * Always 0.
+   */
+  uint8_t reserved;
+  /**
+   * Multifd channels present.
+   */
+  uint16_t multifd_count;
+} accord_legacy_status;
+
+/**
+ * One `QEMU_VM_COMMAND`. `kind` says which fields matter.
+ */
+typedef struct accord_legacy_command {
+  /**
+   * `ACCORD_LEGACY_CMD_*`.
+   */
+  uint16_t kind;
+  /**
+   * POSTCOPY_ADVISE: 1 if the page sizes are present (RAM postcopy).
+   */
+  uint8_t has_page_sizes;
+  /**
+   * Always 0.
+   */
+  uint8_t reserved;
+  /**
+   * PING: the value; PACKAGED: the package length.
+   */
+  uint32_t value;
+  /**
+   * POSTCOPY_ADVISE: bitwise OR of the source's RAMBlock page sizes.
+   */
+  uint64_t page_size_summary;
+  /**
+   * POSTCOPY_ADVISE: the source's target page size.
+   */
+  uint64_t target_page_size;
+  /**
+   * POSTCOPY_RAM_DISCARD: the payload; RECV_BITMAP: the idstr. Decoding
+   * points into the input buffer.
+   */
+  const uint8_t *data;
+  /**
+   * Bytes at `data`.
+   */
+  size_t data_len;
+} accord_legacy_command;
+
+/**
+ * One return-path message. `kind` says which fields matter.
+ */
+typedef struct accord_legacy_rp_message {
+  /**
+   * `ACCORD_LEGACY_RP_*`.
+   */
+  uint16_t kind;
+  /**
+   * Always 0.
+   */
+  uint16_t reserved;
+  /**
+   * SHUT, PONG, RESUME_ACK: the value; REQ_PAGES(_ID): the length.
+   */
+  uint32_t value;
+  /**
+   * REQ_PAGES(_ID): the offset in the RAMBlock.
+   */
+  uint64_t start;
+  /**
+   * REQ_PAGES_ID, RECV_BITMAP: the RAMBlock idstr (decoding points into the input).
+   */
+  const uint8_t *idstr;
+  /**
+   * Bytes at `idstr` (at most 255).
+   */
+  size_t idstr_len;
+} accord_legacy_rp_message;
 
 /**
  * Success.
@@ -1036,6 +1322,48 @@ typedef struct accord_assignment {
  */
 #define ACCORD_EVENT_FAILED 12
 
+/**
+ * QEMU 7.2: channels identified by arrival order only.
+ */
+#define ACCORD_LEGACY_QEMU_7_2 0
+
+/**
+ * QEMU 8.0 to 10.0: peek 4 bytes only with multifd on, postcopy off, no TLS.
+ */
+#define ACCORD_LEGACY_QEMU_8_0_TO_10_0 1
+
+/**
+ * QEMU 10.1 and later: peek until main and multifd are in, then preempt.
+ */
+#define ACCORD_LEGACY_QEMU_10_1_PLUS 2
+
+/**
+ * The main channel; nothing consumed (the stream header is still to be read).
+ */
+#define ACCORD_LEGACY_DECISION_MAIN 1
+
+/**
+ * Multifd channel `multifd_id`; its 64-byte MultiFDInit_t belongs to it.
+ */
+#define ACCORD_LEGACY_DECISION_MULTIFD 2
+
+/**
+ * The postcopy-preempt channel, decided without reading it.
+ */
+#define ACCORD_LEGACY_DECISION_PREEMPT 3
+
+/**
+ * Not enough bytes: call again once `needed` bytes from the connection's
+ * start are available.
+ */
+#define ACCORD_LEGACY_DECISION_NEED_MORE 4
+
+/**
+ * Not enough bytes, and this may be the silent preempt channel: do not wait
+ * on it; call again when it has `needed` bytes or after any other decision.
+ */
+#define ACCORD_LEGACY_DECISION_MAYBE_SILENT 5
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1474,6 +1802,166 @@ accord_result accord_destination_dropped_events(const struct accord_destination 
  */
 accord_result accord_destination_last_error(const struct accord_destination *dst,
                                             struct accord_error_info *info);
+
+/**
+ * Fill `cfg` for a plain-socket destination of `family`
+ * (`ACCORD_LEGACY_QEMU_*`) with every option off and peeking allowed.
+ */
+accord_result accord_legacy_config_default(struct accord_legacy_config *cfg,
+                                           accord_legacy_family family);
+
+/**
+ * Initialise a classifier in `c` for a destination configured as `*cfg`.
+ * Refuses what QEMU refuses: postcopy-preempt without postcopy-ram
+ * (`ACCORD_E_CAPABILITY_DEPENDENCY`), multifd with postcopy-ram on 8.0..10.0
+ * and multifd with postcopy-preempt on 7.2 (`ACCORD_E_INVALID_ARGUMENT`).
+ */
+accord_result accord_legacy_classifier_init(struct accord_legacy_classifier *c,
+                                            const struct accord_legacy_config *cfg);
+
+/**
+ * End the classifier: the storage is zeroed.
+ */
+accord_result accord_legacy_classifier_deinit(struct accord_legacy_classifier *c);
+
+/**
+ * `*needed` receives the bytes the caller must have from the start of the
+ * next new connection before classifying it: 0 when decided from state
+ * alone (never read it), 4 to peek at the magic, 64 for a multifd header.
+ */
+accord_result accord_legacy_bytes_needed(const struct accord_legacy_classifier *c, size_t *needed);
+
+/**
+ * `*maybe` receives whether the next new connection may be the silent
+ * preempt channel while bytes are needed to identify it.
+ */
+accord_result accord_legacy_may_be_silent(const struct accord_legacy_classifier *c, bool *maybe);
+
+/**
+ * Identify a connection from the `len` bytes seen so far at its start
+ * (`peeked` may be NULL when `len` is 0). A final decision is recorded.
+ * Errors (nothing recorded): `ACCORD_E_LEGACY_UNKNOWN_MAGIC`, the multifd
+ * header errors, `ACCORD_E_LEGACY_UNEXPECTED_CHANNEL` (a second main, a
+ * duplicate multifd id, anything once the set is complete).
+ */
+accord_result accord_legacy_classify(struct accord_legacy_classifier *c,
+                                     const uint8_t *peeked,
+                                     size_t len,
+                                     struct accord_legacy_decision *decision);
+
+/**
+ * Postcopy paused: main and preempt will connect again (multifd channels
+ * are not re-established). `ACCORD_E_INVALID_STATE` without postcopy-ram or
+ * before main.
+ */
+accord_result accord_legacy_begin_recovery(struct accord_legacy_classifier *c);
+
+/**
+ * Where identification stands, into `*status`.
+ */
+accord_result accord_legacy_get_status(const struct accord_legacy_classifier *c,
+                                       struct accord_legacy_status *status);
+
+/**
+ * `*present` receives whether multifd channel `id` has been identified.
+ */
+accord_result accord_legacy_multifd_present(const struct accord_legacy_classifier *c,
+                                            uint8_t id,
+                                            bool *present);
+
+/**
+ * The detail of the classifier's last error.
+ */
+accord_result accord_legacy_classifier_last_error(const struct accord_legacy_classifier *c,
+                                                  struct accord_error_info *info);
+
+/**
+ * Write the 8-byte main stream header (`QEVM`, version 3) into `buf`;
+ * `*written` receives 8.
+ */
+accord_result accord_legacy_stream_header_encode(uint8_t *buf,
+                                                 size_t len,
+                                                 size_t *written,
+                                                 struct accord_error_info *error);
+
+/**
+ * Check the main stream header at the start of `input`: `ACCORD_OK` (and
+ * `*used` = 8), `ACCORD_NEED_MORE`, `ACCORD_E_LEGACY_UNKNOWN_MAGIC` or
+ * `ACCORD_E_LEGACY_STREAM_VERSION` (detail: expected and received values).
+ */
+accord_result accord_legacy_stream_header_decode(const uint8_t *input,
+                                                 size_t len,
+                                                 size_t *used,
+                                                 struct accord_error_info *error);
+
+/**
+ * Write `*cmd` as a `QEMU_VM_COMMAND` section (section byte 0x08, be16 cmd,
+ * be16 len, payload) into `buf`; `*written` receives its length. Refuses
+ * what QEMU's destination would refuse (`ACCORD_E_LEGACY_BAD_LENGTH`).
+ */
+accord_result accord_legacy_command_encode(const struct accord_legacy_command *cmd,
+                                           uint8_t *buf,
+                                           size_t len,
+                                           size_t *written,
+                                           struct accord_error_info *error);
+
+/**
+ * Decode one `QEMU_VM_COMMAND` from the start of `input` into `*cmd`
+ * (`data` points into `input`); `*used` receives its length. Returns
+ * `ACCORD_NEED_MORE` while incomplete; errors in QEMU's order:
+ * `ACCORD_E_LEGACY_NOT_A_COMMAND`, `_UNKNOWN_TYPE`, `_BAD_LENGTH`.
+ */
+accord_result accord_legacy_command_decode(const uint8_t *input,
+                                           size_t len,
+                                           struct accord_legacy_command *cmd,
+                                           size_t *used,
+                                           struct accord_error_info *error);
+
+/**
+ * Write the return-path message `*msg` (be16 type, be16 len, payload) into
+ * `buf`; `*written` receives its length.
+ */
+accord_result accord_legacy_rp_encode(const struct accord_legacy_rp_message *msg,
+                                      uint8_t *buf,
+                                      size_t len,
+                                      size_t *written,
+                                      struct accord_error_info *error);
+
+/**
+ * Decode one return-path message from the start of `input` into `*msg`
+ * (`idstr` points into `input`); `*used` receives its length.
+ * `ACCORD_NEED_MORE` while incomplete; `ACCORD_E_LEGACY_UNKNOWN_TYPE`,
+ * `_BAD_LENGTH` as QEMU's source refuses them.
+ */
+accord_result accord_legacy_rp_decode(const uint8_t *input,
+                                      size_t len,
+                                      struct accord_legacy_rp_message *msg,
+                                      size_t *used,
+                                      struct accord_error_info *error);
+
+/**
+ * Write a `MultiFDInit_t` (magic, version 1, `uuid` (16 bytes), channel
+ * `id`, zeros) into `out` (64 writable bytes).
+ */
+accord_result accord_legacy_multifd_encode(const uint8_t *uuid,
+                                           uint8_t id,
+                                           uint8_t *out,
+                                           struct accord_error_info *error);
+
+/**
+ * Parse and check a `MultiFDInit_t` at the start of `input`, in QEMU's
+ * order: magic, version, uuid (when `expected_uuid` is not NULL: 16 bytes),
+ * then `id < channels` (accord refuses `id == channels`, which QEMU's
+ * off-by-one check lets through). `*id` receives the channel id, `uuid_out`
+ * (may be NULL; 16 bytes) the uuid. `ACCORD_NEED_MORE` below 64 bytes.
+ */
+accord_result accord_legacy_multifd_parse(const uint8_t *input,
+                                          size_t len,
+                                          const uint8_t *expected_uuid,
+                                          uint8_t channels,
+                                          uint8_t *id,
+                                          uint8_t *uuid_out,
+                                          struct accord_error_info *error);
 
 #ifdef __cplusplus
 }  // extern "C"

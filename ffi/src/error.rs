@@ -854,8 +854,8 @@ mod tests {
 #[cfg(test)]
 mod spec_tests {
     extern crate std;
-    use std::format;
     use super::*;
+    use std::format;
 
     const SPEC: &str = include_str!("../../docs/PROTOCOL.md");
 
@@ -876,7 +876,10 @@ mod spec_tests {
         for ((code, name), (c, _)) in names.iter().zip(OTHER_TEXTS) {
             assert_eq!(code, c);
             let row = format!("| {code} | `{name}` |");
-            assert!(SPEC.contains(&row), "docs/PROTOCOL.md §9.1 lacks the row {row}");
+            assert!(
+                SPEC.contains(&row),
+                "docs/PROTOCOL.md §9.1 lacks the row {row}"
+            );
         }
     }
 }

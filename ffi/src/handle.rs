@@ -17,6 +17,7 @@
 use core::ffi::c_char;
 use core::mem::{align_of, size_of};
 
+use accord_core::legacy::Classifier;
 use accord_core::{capacity, Destination, Error, Source};
 
 use crate::error::*;
@@ -31,10 +32,25 @@ const fn words_for(bytes: usize) -> usize {
     bytes.div_ceil(8).div_ceil(STORAGE_GRANULE_WORDS) * STORAGE_GRANULE_WORDS
 }
 
+/// Small handles (the legacy classifier) round to 8 words (64 bytes).
+const fn small_words_for(bytes: usize) -> usize {
+    bytes.div_ceil(8).div_ceil(8) * 8
+}
+
 /// Storage words a source needs in this build (what the header generator writes).
 pub const SOURCE_WORDS_NEEDED: usize = words_for(size_of::<Cell<Source>>());
 /// Storage words a destination needs in this build.
 pub const DESTINATION_WORDS_NEEDED: usize = words_for(size_of::<Cell<Destination>>());
+
+/// Storage words a legacy classifier needs in this build.
+pub const CLASSIFIER_WORDS_NEEDED: usize = small_words_for(size_of::<Cell<Classifier>>());
+
+/// Length of `accord_legacy_classifier` in `uint64_t` words, as include/accord.h states it.
+#[cfg(not(accord_regen))]
+pub const ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS: usize = HEADER_CLASSIFIER_WORDS;
+/// While regenerating the header: sized from the type itself.
+#[cfg(accord_regen)]
+pub const ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS: usize = CLASSIFIER_WORDS_NEEDED;
 
 /// Length of `accord_source` in `uint64_t` words, as include/accord.h states it.
 #[cfg(not(accord_regen))]
@@ -64,6 +80,19 @@ pub struct accord_destination {
     opaque: [u64; ACCORD_DESTINATION_STORAGE_WORDS],
 }
 
+/// Storage for one legacy channel classifier (QEMU peers without accord).
+/// Opaque; zero it or pass it to `accord_legacy_classifier_init` first.
+#[repr(C)]
+pub struct accord_legacy_classifier {
+    opaque: [u64; ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS],
+}
+
+const _: () = assert!(
+    size_of::<Cell<Classifier>>() <= size_of::<accord_legacy_classifier>(),
+    "include/accord.h gives accord_legacy_classifier less storage than this build needs: \
+     run `bash scripts/gen-header.sh`"
+);
+const _: () = assert!(align_of::<Cell<Classifier>>() <= align_of::<accord_legacy_classifier>());
 const _: () = assert!(
     size_of::<Cell<Source>>() <= size_of::<accord_source>(),
     "include/accord.h gives accord_source less storage than this build needs \
@@ -95,19 +124,20 @@ pub trait Machine: Sized {
     type Storage;
     /// Magic word of an initialised handle of this kind.
     const MAGIC: u64;
-    /// Magic word of the other kind.
-    const OTHER_MAGIC: u64;
+    /// Magic words of the other kinds of handle.
+    const OTHER_MAGICS: [u64; 2];
     /// Why the migration failed, if it has.
     fn failure(&self) -> Option<&Error>;
 }
 
 const SOURCE_MAGIC: u64 = u64::from_le_bytes(*b"acrdSRC1");
 const DESTINATION_MAGIC: u64 = u64::from_le_bytes(*b"acrdDST1");
+const CLASSIFIER_MAGIC: u64 = u64::from_le_bytes(*b"acrdLGC1");
 
 impl Machine for Source {
     type Storage = accord_source;
     const MAGIC: u64 = SOURCE_MAGIC;
-    const OTHER_MAGIC: u64 = DESTINATION_MAGIC;
+    const OTHER_MAGICS: [u64; 2] = [DESTINATION_MAGIC, CLASSIFIER_MAGIC];
     fn failure(&self) -> Option<&Error> {
         self.error()
     }
@@ -116,9 +146,18 @@ impl Machine for Source {
 impl Machine for Destination {
     type Storage = accord_destination;
     const MAGIC: u64 = DESTINATION_MAGIC;
-    const OTHER_MAGIC: u64 = SOURCE_MAGIC;
+    const OTHER_MAGICS: [u64; 2] = [SOURCE_MAGIC, CLASSIFIER_MAGIC];
     fn failure(&self) -> Option<&Error> {
         self.error()
+    }
+}
+
+impl Machine for Classifier {
+    type Storage = accord_legacy_classifier;
+    const MAGIC: u64 = CLASSIFIER_MAGIC;
+    const OTHER_MAGICS: [u64; 2] = [SOURCE_MAGIC, DESTINATION_MAGIC];
+    fn failure(&self) -> Option<&Error> {
+        None
     }
 }
 
@@ -144,7 +183,7 @@ fn magic<M: Machine>(p: *const M::Storage) -> Result<u64, accord_result> {
 fn check<M: Machine>(p: *const M::Storage) -> Result<(), accord_result> {
     match magic::<M>(p)? {
         m if m == M::MAGIC => Ok(()),
-        m if m == M::OTHER_MAGIC => Err(ACCORD_ERR_WRONG_ROLE),
+        m if M::OTHER_MAGICS.contains(&m) => Err(ACCORD_ERR_WRONG_ROLE),
         _ => Err(ACCORD_ERR_NOT_INITIALIZED),
     }
 }

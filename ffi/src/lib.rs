@@ -47,7 +47,7 @@ pub mod destination;
 pub mod legacy;
 
 pub use error::*;
-pub use handle::{accord_destination, accord_source};
+pub use handle::{accord_destination, accord_legacy_classifier, accord_source};
 pub use types::*;
 
 /// Firmware builds (`--no-default-features`) have no std to provide a panic

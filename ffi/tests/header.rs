@@ -6,7 +6,7 @@
 //! `ACCORD_REGEN_HEADER=1`, which writes the file instead of comparing).
 use std::path::PathBuf;
 
-use accord::handle::{DESTINATION_WORDS_NEEDED, SOURCE_WORDS_NEEDED};
+use accord::handle::{CLASSIFIER_WORDS_NEEDED, DESTINATION_WORDS_NEEDED, SOURCE_WORDS_NEEDED};
 use accord_core::capacity;
 
 fn root() -> PathBuf {
@@ -31,6 +31,7 @@ fn generate() -> String {
  * more (ffi/src/handle.rs). */
 #define ACCORD_SOURCE_STORAGE_WORDS {src}
 #define ACCORD_DESTINATION_STORAGE_WORDS {dst}
+#define ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS {lgc}
 
 /* Capacities of the build this header was generated for (set at build time
  * through the environment variables of the same names; docs/PROTOCOL.md §10). */
@@ -46,6 +47,7 @@ fn generate() -> String {
         patch = env!("CARGO_PKG_VERSION_PATCH"),
         src = SOURCE_WORDS_NEEDED,
         dst = DESTINATION_WORDS_NEEDED,
+        lgc = CLASSIFIER_WORDS_NEEDED,
         devices = capacity::MAX_DEVICES,
         channels = capacity::MAX_CHANNELS,
         early = capacity::MAX_EARLY_CHANNELS,
@@ -79,6 +81,8 @@ fn generate() -> String {
     cfg.export.exclude = [
         "ACCORD_SOURCE_STORAGE_WORDS",
         "ACCORD_DESTINATION_STORAGE_WORDS",
+        "ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS",
+        "CLASSIFIER_WORDS_NEEDED",
         "SOURCE_WORDS_NEEDED",
         "DESTINATION_WORDS_NEEDED",
         "VERSION",
