@@ -24,3 +24,4 @@ cargo build -p accord-core --target thumbv7em-none-eabihf --release --locked
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+bash scripts/c-tests.sh # C API: header, cmocka (plain, ASan+UBSan, valgrind), minimal program, pkg-config, Meson
