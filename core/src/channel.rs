@@ -353,8 +353,9 @@ impl ChannelTable {
     ) {
         self.expected = Some(set);
         self.totals = totals;
-        let early = core::mem::take(&mut self.early);
-        for e in early.iter() {
+        // Walked in place (not moved out with `mem::take`, which would copy
+        // the whole early list onto the stack).
+        for e in self.early.iter() {
             let r = if e.nonce != *nonce {
                 Err(Error::with(
                     ErrorCode::WrongNonce,
@@ -371,6 +372,7 @@ impl ChannelTable {
             }
             on_held(e.id, r);
         }
+        self.early.clear();
     }
 
     /// Mark an attached channel lost (its connection broke).

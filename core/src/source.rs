@@ -495,9 +495,7 @@ impl Source {
                 self.fail(e, true);
                 Ok(())
             }
-            (SourceState::AwaitWelcome, FrameType::Welcome) => {
-                self.on_welcome(now, &Welcome::decode(f.payload)?)
-            }
+            (SourceState::AwaitWelcome, FrameType::Welcome) => self.on_welcome(now, f.payload),
             (SourceState::Precopy, FrameType::ChannelsReady) => {
                 let r: ChannelsReady = msg::decode_exact(f.payload)?;
                 if r != self.expected_channels() {
@@ -549,7 +547,12 @@ impl Source {
         }
     }
 
-    fn on_welcome(&mut self, now: Instant, w: &Welcome<'_>) -> Result<()> {
+    // Not inlined: Welcome's decoding and the re-negotiation need the most
+    // stack of any frame; in a frame of their own, the other frames do not
+    // pay for it (the firmware measures every handshake step's stack).
+    #[inline(never)]
+    fn on_welcome(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
+        let w = &Welcome::decode(payload)?;
         let ours = self.cfg.versions;
         let theirs = self.peer_versions.unwrap_or(ours);
         if ours.highest_common(theirs) != Some(w.version) {

@@ -5,6 +5,7 @@
 pub mod frame;
 pub mod msg;
 pub mod preamble;
+mod ser;
 
 use serde::{Deserialize, Serialize};
 
@@ -75,9 +76,7 @@ impl<'a> Writer<'a> {
             .buf
             .get_mut(self.pos..)
             .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        let used = postcard::to_slice(v, rest)
-            .map_err(|_| Error::new(ErrorCode::BufferTooSmall))?
-            .len();
+        let used = ser::to_slice(v, rest).map_err(|_| Error::new(ErrorCode::BufferTooSmall))?;
         self.pos = self
             .pos
             .checked_add(used)
