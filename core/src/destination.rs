@@ -43,6 +43,7 @@ pub enum DestinationState {
 /// The destination's configuration. The defaults accept whatever the source
 /// asks for that this build supports: nothing needs setting to match the source.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DestinationConfig {
     /// Protocol versions accepted.
     pub versions: VersionRange,
@@ -120,6 +121,39 @@ pub struct Destination {
     preamble_sent: bool,
     error: Option<Error>,
     events: Events,
+}
+
+// By hand: heapless's Deque (the outgoing queue) has no defmt::Format.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Destination {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let (a, b) = self.out.as_slices();
+        defmt::write!(
+            f,
+            "Destination {{ state: {}, version: {=u8}, agreed: {}, pending: {=u16}, epoch: {=u32}, sent_epoch: {=u32}, acked: {=bool}, devices: {}, dev: {}, order: {}, channels: {}, peer: {}, hello_at: {}, channels_at: {}, switchover_at: {}, out: {=[?]} {=[?]}, preamble_sent: {=bool}, error: {}, events: {}, cfg: {} }}",
+            self.state,
+            self.version,
+            self.agreed,
+            self.pending,
+            self.epoch,
+            self.sent_epoch,
+            self.acked,
+            self.devices,
+            self.dev,
+            self.order,
+            self.channels,
+            self.peer,
+            self.hello_at,
+            self.channels_at,
+            self.switchover_at,
+            a,
+            b,
+            self.preamble_sent,
+            self.error,
+            self.events,
+            self.cfg
+        )
+    }
 }
 
 impl Destination {

@@ -52,6 +52,7 @@ pub enum AckPolicy {
 /// The source's configuration. Only the source needs configuring: the
 /// destination learns the capabilities from its Hello.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SourceConfig {
     /// Protocol versions offered; must overlap the versions this build speaks.
     pub versions: VersionRange,
@@ -83,6 +84,7 @@ impl Default for SourceConfig {
 
 /// Frames waiting for `poll_transmit`, in the order they go out.
 #[derive(Copy, Clone, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Pending {
     hello: bool,
     start: bool,
@@ -91,6 +93,7 @@ struct Pending {
 
 /// The source state machine.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Source {
     cfg: SourceConfig,
     nonce: [u8; 16],

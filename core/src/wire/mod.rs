@@ -18,6 +18,26 @@ pub struct Reader<'a> {
     buf: &'a [u8],
 }
 
+// By hand, as lengths: the bytes themselves may be a whole frame.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Reader<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Reader {{ remaining: {=usize} }}", self.buf.len())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Writer<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Writer {{ written: {=usize}, capacity: {=usize} }}",
+            self.pos,
+            self.buf.len()
+        )
+    }
+}
+
 impl<'a> Reader<'a> {
     /// A reader over `buf`.
     pub const fn new(buf: &'a [u8]) -> Self {
