@@ -9,17 +9,22 @@
 //!    code elimination (fat LTO, one codegen unit), the link fails with
 //!    `undefined symbol: accord_panic_path_survived_optimisation`.
 //! 3. **Bounded, measured stack.** The stack is painted at reset (cortex-m-rt
-//!    `paint-stack`); after each step the firmware prints how deep it went.
+//!    `paint-stack`) and again before each call into accord-core, so every
+//!    handshake step's own stack use is measured (src/stack.rs).
 //!
-//! Output on the host's stdout, one `KEY=VALUE` line each:
-//! `SIZE_*=` (bytes of the state types), `STACK_STEP=<step> BYTES=<n>`,
-//! `STACK_MAX_BYTES=`, `STACK_SIZE_BYTES=`, then `RESULT=ok` or
-//! `RESULT=fail <why>`. The exit status is 0 only on success.
+//! The workload (src/workload.rs) is a complete handshake between a real
+//! `Source` and a real `Destination`, plus a rejected one. Output on the
+//! host's stdout, one `KEY=VALUE` line each: `SIZE_*=` (bytes of the state
+//! types), `STACK_SETUP=`/`STACK_STEP=<call> BYTES=<n>`, `STACK_*_MAX_BYTES=`,
+//! then `RESULT=ok` or `RESULT=fail <why>`. The exit status is 0 only on
+//! success.
 #![no_std]
 #![no_main]
 // The measurement builds leave parts of the test workload unused.
 #![cfg_attr(any(feature = "baseline", feature = "lean"), allow(dead_code))]
 
+#[cfg(feature = "defmt")]
+mod format_check;
 mod host;
 #[cfg(all(feature = "lean", not(feature = "baseline")))]
 mod lean;

@@ -14,6 +14,7 @@ use crate::{CapabilityId, Name};
 
 /// One device as the source lists it in Hello.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DeviceOffer<'a> {
     /// The idstr (QEMU's section name), at most `MAX_NAME_LEN` bytes.
     pub name: &'a str,
@@ -25,6 +26,7 @@ pub struct DeviceOffer<'a> {
 
 /// A list read lazily from a payload: its length and a reader at its first element.
 #[derive(Copy, Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct List<'a> {
     len: usize,
     reader: Reader<'a>,
@@ -80,6 +82,7 @@ fn write_offer(w: &mut Writer<'_>, offer: &Offer) -> Result<()> {
 
 /// Hello: the source's capability offer and device list.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Hello<'a> {
     /// The source's offer.
     pub offer: Offer,
@@ -129,6 +132,7 @@ impl<'a> Hello<'a> {
 /// Welcome: the agreement, with the destination's own offer so the source can
 /// recompute it, and one verdict per source device (true = participates).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Welcome<'a> {
     /// The chosen protocol version.
     pub version: u8,
