@@ -19,7 +19,7 @@ FW_TARGET_DIR=${FW_TARGET_DIR:-$ROOT/firmware/target}
 # every build keeps the two scripts' builds shared and incremental.
 export DEFMT_LOG=${DEFMT_LOG:-trace}
 
-step() { printf '\n=== %s\n' "$*" >&2; }
+step() { printf '\n=== [%ds] %s\n' "$SECONDS" "$*" >&2; }
 
 _as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
