@@ -207,13 +207,13 @@ impl Offer {
                 // and pushing the last one, rather than `Vec::insert`: its
                 // `ptr::copy` links compiler-builtins' memmove (1.5 KiB of
                 // flash on Cortex-M, used nowhere else in accord).
-                let mut carry = entry;
                 if self.entries.is_full() {
                     return Err(Error::with(
                         ErrorCode::CapacityExceeded,
                         Detail::Capability(id),
                     ));
                 }
+                let mut carry = entry;
                 for e in self.entries.iter_mut().skip(i) {
                     core::mem::swap(e, &mut carry);
                 }
