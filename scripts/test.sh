@@ -18,9 +18,11 @@ step "unit, integration and spec tests"
 cargo test --workspace --locked 2>&1 | tee /tmp/accord-test.log
 # Sum cargo's per-binary result lines into one closing line.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rust tests: %d passed, %d failed\n", p, f }' /tmp/accord-test.log
+bash scripts/firmware-test.sh # bare-metal cross-builds, no-alloc and no-panic proofs, handshake on a Cortex-M4 under QEMU
 
 step "core for Cortex-M4 (no_std, no alloc)"
 cargo build -p accord-core --target thumbv7em-none-eabihf --release --locked
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+bash scripts/c-tests.sh # C API: header, cmocka (plain, ASan+UBSan, valgrind), minimal program, pkg-config, Meson

@@ -367,10 +367,10 @@ impl ChannelTable {
     ) {
         self.expected = Some(set);
         self.totals = totals;
-        let early = core::mem::take(&mut self.early);
-        for e in early.iter() {
-            // Held before the main preamble arrived: judge it now as a
-            // channel arriving after Welcome would be judged.
+        // Walked in place (not moved out with `mem::take`, which would copy
+        // the whole early list onto the stack). Held before the main preamble
+        // arrived: judge each now as a channel arriving after Welcome would be.
+        for e in self.early.iter() {
             let detail = Detail::Channel {
                 role: e.id.role,
                 index: e.id.index,
@@ -387,6 +387,7 @@ impl ChannelTable {
             }
             on_held(e.id, r);
         }
+        self.early.clear();
     }
 
     /// Mark an attached channel lost (its connection broke).

@@ -52,6 +52,7 @@ pub enum AckPolicy {
 /// The source's configuration. Only the source needs configuring: the
 /// destination learns the capabilities from its Hello.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SourceConfig {
     /// Protocol versions offered; must overlap the versions this build speaks.
     pub versions: VersionRange,
@@ -83,6 +84,7 @@ impl Default for SourceConfig {
 
 /// Frames waiting for `poll_transmit`, in the order they go out.
 #[derive(Copy, Clone, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Pending {
     hello: bool,
     start: bool,
@@ -91,6 +93,7 @@ struct Pending {
 
 /// The source state machine.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Source {
     cfg: SourceConfig,
     nonce: [u8; 16],
@@ -468,9 +471,7 @@ impl Source {
                 self.fail(e, true);
                 Ok(())
             }
-            (SourceState::AwaitWelcome, FrameType::Welcome) => {
-                self.on_welcome(now, &Welcome::decode(f.payload)?)
-            }
+            (SourceState::AwaitWelcome, FrameType::Welcome) => self.on_welcome(now, f.payload),
             (SourceState::Precopy, FrameType::ChannelsReady) => {
                 let r: ChannelsReady = msg::decode_exact(f.payload)?;
                 if r != self.expected_channels() {
@@ -522,7 +523,12 @@ impl Source {
         }
     }
 
-    fn on_welcome(&mut self, now: Instant, w: &Welcome<'_>) -> Result<()> {
+    // Not inlined: Welcome's decoding and the re-negotiation need the most
+    // stack of any frame; in a frame of their own, the other frames do not
+    // pay for it (the firmware measures every handshake step's stack).
+    #[inline(never)]
+    fn on_welcome(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
+        let w = &Welcome::decode(payload)?;
         let ours = self.cfg.versions;
         let theirs = self.peer_versions.unwrap_or(ours);
         if ours.highest_common(theirs) != Some(w.version) {

@@ -5,6 +5,7 @@
 pub mod frame;
 pub mod msg;
 pub mod preamble;
+mod ser;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,26 @@ use crate::error::{Error, ErrorCode, Result};
 #[derive(Clone, Copy, Debug)]
 pub struct Reader<'a> {
     buf: &'a [u8],
+}
+
+// By hand, as lengths: the bytes themselves may be a whole frame.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Reader<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Reader {{ remaining: {=usize} }}", self.buf.len())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Writer<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Writer {{ written: {=usize}, capacity: {=usize} }}",
+            self.pos,
+            self.buf.len()
+        )
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -157,9 +178,7 @@ impl<'a> Writer<'a> {
             .buf
             .get_mut(self.pos..)
             .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        let used = postcard::to_slice(v, rest)
-            .map_err(|_| Error::new(ErrorCode::BufferTooSmall))?
-            .len();
+        let used = ser::to_slice(v, rest).map_err(|_| Error::new(ErrorCode::BufferTooSmall))?;
         self.pos = self
             .pos
             .checked_add(used)

@@ -14,6 +14,7 @@ use crate::{CapabilityId, Name};
 
 /// One device as the source lists it in Hello.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DeviceOffer<'a> {
     /// The idstr (QEMU's section name), at most `MAX_NAME_LEN` bytes.
     pub name: &'a str,
@@ -25,6 +26,7 @@ pub struct DeviceOffer<'a> {
 
 /// A list read lazily from a payload: its length and a reader at its first element.
 #[derive(Copy, Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct List<'a> {
     len: usize,
     reader: Reader<'a>,
@@ -122,6 +124,7 @@ fn write_device(w: &mut Writer<'_>, d: &DeviceOffer<'_>) -> Result<()> {
 
 /// Hello: the source's capability offer and device list.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Hello<'a> {
     /// The source's offer.
     pub offer: Offer,
@@ -180,6 +183,7 @@ impl<'a> Hello<'a> {
 /// Welcome: the agreement, with the destination's own offer so the source can
 /// recompute it, and one verdict per source device (true = participates).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Welcome<'a> {
     /// The chosen protocol version.
     pub version: u8,
@@ -643,5 +647,77 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn every_detail() -> [Detail; 9] {
+        [
+            Detail::None,
+            Detail::Capability(CapabilityId(0x8001)),
+            Detail::Dependency {
+                capability: CapabilityId::SWITCHOVER_ACK,
+                needs: CapabilityId::RETURN_PATH,
+            },
+            Detail::Device(DeviceName {
+                name: crate::name("0000:00:02.0/vfio-nic").unwrap(),
+                instance: 300,
+            }),
+            Detail::Versions {
+                source: VersionRange::new(1, 2),
+                destination: VersionRange::new(3, 254),
+            },
+            Detail::Channel {
+                role: Role::Preempt,
+                index: 0,
+            },
+            Detail::MissingChannels {
+                role: Role::DeviceState,
+                index: 200,
+                missing: 3,
+            },
+            Detail::Frame(0x42),
+            Detail::Value {
+                expected: 1,
+                got: u32::MAX,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_failure_detail_round_trips_and_short_or_long_payloads_are_refused() {
+        for (tag, detail) in every_detail().into_iter().enumerate() {
+            let err = Error::with(ErrorCode::ChannelsTimeout, detail);
+            let mut buf = [0u8; 128];
+            let n = encode_failure(&mut buf, &err).unwrap();
+            // code 503 (varint f7 03), then the variant number (§5.4).
+            assert_eq!(buf[..3], [0xf7, 0x03, tag as u8]);
+            assert_eq!(decode_failure(&buf[..n]).unwrap(), err);
+            for short in 0..n {
+                assert!(decode_failure(&buf[..short]).is_err());
+                let mut scratch = [0u8; 128];
+                assert!(encode_failure(&mut scratch[..short], &err).is_err());
+            }
+            buf[n] = 0;
+            assert_eq!(
+                decode_failure(&buf[..n + 1]).unwrap_err().code,
+                ErrorCode::MalformedPayload
+            );
+        }
+    }
+
+    #[test]
+    fn failure_with_unknown_variant_or_code() {
+        assert_eq!(
+            decode_failure(&[0xca, 0x01, 0x09]).unwrap_err().code,
+            ErrorCode::MalformedPayload
+        );
+        let e = decode_failure(&[0xff, 0x7f, 0x00]).unwrap();
+        assert_eq!(e.code, ErrorCode::UnknownPeerError);
+        assert_eq!(
+            e.detail,
+            Detail::Value {
+                expected: 0,
+                got: 0x3fff
+            }
+        );
     }
 }
