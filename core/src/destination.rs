@@ -82,9 +82,6 @@ struct DevState {
     approved: bool,
 }
 
-/// Registry ids of the Hello's devices in Hello order, with "wants the ack".
-type Matched = Vec<(u16, bool), MAX_DEVICES>;
-
 /// A frame waiting for `poll_transmit`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -433,9 +430,20 @@ impl Destination {
     #[inline(never)]
     fn on_hello(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
         let hello = Hello::decode(payload)?;
-        match self.evaluate(&hello) {
-            Ok((agreed, matched)) => self.welcome(now, &hello, agreed, &matched),
-            Err(e) => self.reject(e),
+        // evaluate() notes the registry id of every Hello device in `order`
+        // and who wants the ack in `wants`, so welcome() need not walk the
+        // list again.
+        let mut order = core::mem::take(&mut self.order);
+        order.clear();
+        let mut wants = [0u32; MAX_DEVICES.div_ceil(32)];
+        let verdict = self.evaluate(&hello, &mut order, &mut wants);
+        self.order = order;
+        match verdict {
+            Ok(agreed) => self.welcome(now, &hello, agreed, &wants),
+            Err(e) => {
+                self.order.clear();
+                self.reject(e)
+            }
         }
         Ok(())
     }
@@ -443,7 +451,12 @@ impl Destination {
     /// The whole verdict on a Hello, without changing any state: versions,
     /// then capabilities, then devices in Hello order, then devices the
     /// source did not list (docs/PROTOCOL.md §6).
-    fn evaluate(&self, hello: &Hello<'_>) -> Result<(Agreed, Matched)> {
+    fn evaluate(
+        &self,
+        hello: &Hello<'_>,
+        order: &mut Vec<u16, MAX_DEVICES>,
+        wants: &mut [u32; MAX_DEVICES.div_ceil(32)],
+    ) -> Result<Agreed> {
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
         if self.cfg.versions.highest_common(theirs).is_none() {
             return Err(Error::with(
@@ -457,7 +470,6 @@ impl Destination {
         let agreed = negotiate(&hello.offer, &self.cfg.capabilities)?;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
-        let mut matched = Matched::new();
         for (i, d) in hello.devices.devices().enumerate() {
             let d = d?;
             let name = || {
@@ -482,9 +494,14 @@ impl Destination {
                 return Err(Error::with(ErrorCode::DeviceUnsupported, name()));
             }
             // Hello::decode bounded the list to MAX_DEVICES, so this fits.
-            matched
-                .push((id.0, d.wants_ack))
+            order
+                .push(id.0)
                 .map_err(|_| Error::new(ErrorCode::CapacityExceeded))?;
+            if d.wants_ack {
+                if let Some(w) = wants.get_mut(i / 32) {
+                    *w |= 1 << (i % 32);
+                }
+            }
         }
         for i in 0..self.devices.len() {
             let listed = seen.get(i / 32).is_some_and(|w| w & (1 << (i % 32)) != 0);
@@ -495,7 +512,7 @@ impl Destination {
                 ));
             }
         }
-        Ok((agreed, matched))
+        Ok(agreed)
     }
 
     /// Look a Hello device up, trying the same position first: both sides
@@ -508,13 +525,20 @@ impl Destination {
         }
     }
 
-    fn welcome(&mut self, now: Instant, hello: &Hello<'_>, agreed: Agreed, matched: &Matched) {
+    fn welcome(
+        &mut self,
+        now: Instant,
+        hello: &Hello<'_>,
+        agreed: Agreed,
+        wants: &[u32; MAX_DEVICES.div_ceil(32)],
+    ) {
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
-        self.order.clear();
         self.pending = 0;
-        // evaluate() already matched every Hello device: no second walk.
-        for (i, &(id, wants_ack)) in matched.iter().enumerate() {
+        // evaluate() already matched every Hello device (self.order): no
+        // second walk of the list.
+        for (i, &id) in self.order.iter().enumerate() {
             let id = DeviceId(id);
+            let wants_ack = wants.get(i / 32).is_some_and(|w| w & (1 << (i % 32)) != 0);
             let supports = self.devices.get(id).is_some_and(|x| x.ack);
             let participates = ack_on && wants_ack && supports;
             if let Some(s) = self.dev.get_mut(usize::from(id.0)) {
@@ -524,7 +548,6 @@ impl Destination {
                     approved: false,
                 };
             }
-            let _ = self.order.push(id.0);
             self.pending += u16::from(participates);
         }
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);

@@ -53,7 +53,8 @@ impl<'a> Reader<'a> {
 
     /// Decode a list length (postcard's varint) and refuse one above `max`.
     pub fn len(&mut self, max: usize) -> Result<usize> {
-        let n = self.varint(u32::BITS)? as usize;
+        let n: u32 = self.take()?;
+        let n = n as usize;
         if n > max {
             return Err(Error::with(
                 ErrorCode::CapacityExceeded,
@@ -68,27 +69,30 @@ impl<'a> Reader<'a> {
 
     // The hot paths below accept and refuse exactly what postcard does for
     // the same type (tested against postcard in msg.rs), without building a
-    // postcard deserializer for every field. A failed read leaves the reader
-    // where it was, as `take` does.
+    // postcard deserializer for every field. A failed read (`None`: the
+    // caller reports MalformedPayload) leaves the reader where it was, as
+    // `take` does. They answer `Option`, not `Result`: an `Error` is large,
+    // and on a microcontroller every temporary one costs stack.
 
     /// An unsigned varint of a `bits`-wide type, with postcard's limits: at
     /// most `ceil(bits / 7)` bytes, and the last of that many bytes may only
     /// carry the bits that remain.
     #[inline]
-    pub(crate) fn varint(&mut self, bits: u32) -> Result<u64> {
+    pub(crate) fn varint(&mut self, bits: u32) -> Option<u64> {
         // One byte (below 0x80) is the common case and always valid: every
         // type read here is at least 16 bits wide, so it is never the last
         // of several bytes.
-        if let Some((&b, rest)) = self.buf.split_first() {
-            if b < 0x80 {
-                self.buf = rest;
-                return Ok(u64::from(b));
-            }
+        let (&b, rest) = self.buf.split_first()?;
+        if b < 0x80 {
+            self.buf = rest;
+            return Some(u64::from(b));
         }
         self.varint_long(bits)
     }
 
-    fn varint_long(&mut self, bits: u32) -> Result<u64> {
+    // Out of line: rare, and inlined it enlarges its callers' stack frames.
+    #[inline(never)]
+    fn varint_long(&mut self, bits: u32) -> Option<u64> {
         let max = bits.div_ceil(7);
         let last = (1u8 << (bits % 7)) - 1;
         let mut out = 0u64;
@@ -96,26 +100,26 @@ impl<'a> Reader<'a> {
             out |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 if i == max - 1 && b > last {
-                    break;
+                    return None;
                 }
                 self.buf = self.buf.get(i as usize + 1..).unwrap_or(&[]);
-                return Ok(out);
+                return Some(out);
             }
         }
-        Err(malformed())
+        None
     }
 
     /// A `bool`: `00` or `01`.
     #[inline]
-    pub(crate) fn bool(&mut self) -> Result<bool> {
-        let (&b, rest) = self.buf.split_first().ok_or(malformed())?;
+    pub(crate) fn bool(&mut self) -> Option<bool> {
+        let (&b, rest) = self.buf.split_first()?;
         let v = match b {
             0 => false,
             1 => true,
-            _ => return Err(malformed()),
+            _ => return None,
         };
         self.buf = rest;
-        Ok(v)
+        Some(v)
     }
 
     /// A `str`: varint byte length (a `usize`), then UTF-8 bytes.
@@ -127,20 +131,20 @@ impl<'a> Reader<'a> {
     /// character boundaries is checked on its own, so the result is always
     /// what postcard gives.
     #[inline]
-    pub(crate) fn str(&mut self, text: Option<&'a str>) -> Result<&'a str> {
+    pub(crate) fn str(&mut self, text: Option<&'a str>) -> Option<&'a str> {
         let mut r = *self;
-        let n = usize::try_from(r.varint(usize::BITS)?).map_err(|_| malformed())?;
-        let bytes = r.buf.get(..n).ok_or(malformed())?;
+        let n = usize::try_from(r.varint(usize::BITS)?).ok()?;
+        let bytes = r.buf.get(..n)?;
         let sliced = text.and_then(|t| {
             let at = t.len().checked_sub(r.buf.len())?;
             t.get(at..at.checked_add(n)?)
         });
         let s = match sliced {
             Some(s) => s,
-            None => core::str::from_utf8(bytes).map_err(|_| malformed())?,
+            None => core::str::from_utf8(bytes).ok()?,
         };
         self.buf = r.buf.get(n..).unwrap_or(&[]);
-        Ok(s)
+        Some(s)
     }
 
     /// The unread bytes as text, if they are all UTF-8 (see [`Reader::str`]).
@@ -203,7 +207,11 @@ impl<'a> Writer<'a> {
             .buf
             .get_mut(self.pos..end)
             .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        dst.copy_from_slice(b);
+        // Not `copy_from_slice`: its length check is outlined at opt-level
+        // `z`, where LLVM no longer sees that the lengths are equal (see ser.rs).
+        for (d, s) in dst.iter_mut().zip(b) {
+            *d = *s;
+        }
         self.pos = end;
         Ok(())
     }

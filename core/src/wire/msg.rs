@@ -55,7 +55,7 @@ impl<'a> List<'a> {
     pub(crate) fn devices(&self) -> impl Iterator<Item = Result<DeviceOffer<'a>>> + 'a {
         let mut r = self.reader;
         let text = if self.len > 0 { r.rest_as_text() } else { None };
-        (0..self.len).map(move |_| read_device(&mut r, text))
+        (0..self.len).map(move |_| read_device(&mut r, text).ok_or(malformed()))
     }
 
     /// Element `i`, walking from the start (bounded by the list length).
@@ -99,15 +99,15 @@ fn write_cap(w: &mut Writer<'_>, e: &CapOffer) -> Result<()> {
 /// A [`DeviceOffer`], accepting and refusing what postcard does. A failed
 /// read leaves the reader where it was.
 ///
-/// `text`: see [`Reader::str`].
-#[inline]
-fn read_device<'a>(r: &mut Reader<'a>, text: Option<&'a str>) -> Result<DeviceOffer<'a>> {
+/// `text`: see [`Reader::str`]. Out of line: called from two walks, one copy.
+#[inline(never)]
+fn read_device<'a>(r: &mut Reader<'a>, text: Option<&'a str>) -> Option<DeviceOffer<'a>> {
     let mut t = *r;
     let name = t.str(text)?;
-    let instance = u32::try_from(t.varint(u32::BITS)?).map_err(|_| malformed())?;
+    let instance = u32::try_from(t.varint(u32::BITS)?).ok()?;
     let wants_ack = t.bool()?;
     *r = t;
-    Ok(DeviceOffer {
+    Some(DeviceOffer {
         name,
         instance,
         wants_ack,
@@ -145,7 +145,7 @@ impl<'a> Hello<'a> {
         let text = if len > 0 { r.rest_as_text() } else { None };
         let mut bad_name = None;
         for _ in 0..len {
-            let d = read_device(&mut r, text)?;
+            let d = read_device(&mut r, text).ok_or(malformed())?;
             if bad_name.is_none() && (d.name.is_empty() || d.name.len() > MAX_NAME_LEN) {
                 bad_name = Some(d.name.len());
             }
@@ -582,24 +582,28 @@ mod tests {
         fn same(bytes: &[u8]) {
             let mut fast = Reader::new(bytes);
             let mut slow = Reader::new(bytes);
-            let a = read_device(&mut fast, None);
+            let a = read_device(&mut fast, None).ok_or(malformed());
             let b = slow.take::<DeviceOffer<'_>>();
             assert_eq!(a, b, "{bytes:02x?}");
             assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
             // The same, slicing names from the payload checked as a whole.
             let mut fast = Reader::new(bytes);
             let text = fast.rest_as_text();
-            assert_eq!(read_device(&mut fast, text), b, "{bytes:02x?}");
+            assert_eq!(
+                read_device(&mut fast, text).ok_or(malformed()),
+                b,
+                "{bytes:02x?}"
+            );
             assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
             let mut fast = Reader::new(bytes);
             let mut slow = Reader::new(bytes);
-            let a = fast.varint(u16::BITS).map(|v| v as u16);
+            let a = fast.varint(u16::BITS).map(|v| v as u16).ok_or(malformed());
             let b = slow.take::<u16>();
             assert_eq!(a, b, "{bytes:02x?}");
             assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
             let mut fast = Reader::new(bytes);
             let mut slow = Reader::new(bytes);
-            let a = fast.varint(u32::BITS).map(|v| v as u32);
+            let a = fast.varint(u32::BITS).map(|v| v as u32).ok_or(malformed());
             let b = slow.take::<u32>();
             assert_eq!(a, b, "{bytes:02x?}");
             assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
