@@ -9,6 +9,11 @@ use accord_core::destination::{Destination, DestinationConfig, DestinationState}
 use accord_core::device::{Device, DeviceId, DeviceTable};
 use accord_core::error::{Detail, DeviceName, Error, ErrorCode};
 use accord_core::event::Event;
+use accord_core::legacy::stream::DiscardRanges;
+use accord_core::legacy::{
+    Classifier, Command, CommandType, Decision, Family, LegacyConfig, MultifdInit, PageSizes,
+    Parsed, RamDiscard, RpMessage, RpType, StreamHeader,
+};
 use accord_core::source::{AckPolicy, Source, SourceConfig, SourceState};
 use accord_core::time::{Duration, Instant};
 use accord_core::version::VersionRange;
@@ -24,6 +29,20 @@ use accord_core::Name;
 const fn format<T: defmt::Format + ?Sized>() {}
 
 const _: () = {
+    format::<Classifier>();
+    format::<Command<'static>>();
+    format::<CommandType>();
+    format::<Decision>();
+    format::<DiscardRanges<'static>>();
+    format::<Family>();
+    format::<LegacyConfig>();
+    format::<MultifdInit>();
+    format::<PageSizes>();
+    format::<Parsed<u8>>();
+    format::<RamDiscard<'static>>();
+    format::<RpMessage<'static>>();
+    format::<RpType>();
+    format::<StreamHeader>();
     format::<AckPolicy>();
     format::<Agreed>();
     format::<Assignment>();

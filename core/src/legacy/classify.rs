@@ -140,6 +140,7 @@ enum Rule {
 /// [`Decision::MaybeSilent`] changes nothing; the caller may classify other
 /// connections meanwhile and come back to it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Classifier {
     cfg: LegacyConfig,
     main: bool,

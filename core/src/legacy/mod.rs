@@ -34,6 +34,7 @@ use crate::error::{Detail, Error, ErrorCode, Result};
 /// the rest yet, so the decoder says how much more it needs and the caller
 /// calls again once it has it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Parsed<T> {
     /// A complete item, and how many bytes of the input it used.
     Done(T, usize),

@@ -33,6 +33,7 @@ pub const RAM_DISCARD_VERSION: u8 = 0;
 
 /// The stream header: `QEVM` and version 3. It carries nothing else.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct StreamHeader;
 
 impl StreamHeader {
@@ -417,6 +418,7 @@ fn check_ram_discard(p: &[u8]) -> Result<()> {
 /// [`RAM_DISCARD_VERSION`]) and the byte after the idstr (QEMU wants 0) are
 /// handed over as they are: they are content, not framing.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RamDiscard<'a> {
     /// The version byte.
     pub version: u8,
@@ -447,6 +449,7 @@ impl<'a> RamDiscard<'a> {
 
 /// Iterator over the `(start, length)` pairs of a discard payload.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DiscardRanges<'a>(&'a [u8]);
 
 impl Iterator for DiscardRanges<'_> {
