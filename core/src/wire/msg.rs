@@ -99,8 +99,8 @@ fn write_cap(w: &mut Writer<'_>, e: &CapOffer) -> Result<()> {
 /// A [`DeviceOffer`], accepting and refusing what postcard does. A failed
 /// read leaves the reader where it was.
 ///
-/// `text`: see [`Reader::str`]. Out of line: called from two walks, one copy.
-#[inline(never)]
+/// `text`: see [`Reader::str`].
+#[inline]
 fn read_device<'a>(r: &mut Reader<'a>, text: Option<&'a str>) -> Option<DeviceOffer<'a>> {
     let mut t = *r;
     let name = t.str(text)?;
