@@ -59,6 +59,11 @@ for imp in accord c json memcpy; do
         done
     done
 done
+# Where accord's largest round goes.
+valgrind --tool=callgrind --callgrind-out-file="$OUT/codec.callgrind" \
+    --toggle-collect='codec_once::measured*' \
+    "$TARGET_DIR/release/codec_once" accord hello 32 2>/dev/null
+callgrind_annotate "$OUT/codec.callgrind" >"$OUT/codec-hello32.annotate" 2>/dev/null
 
 step "round trips (simulation and loopback) and bench/RESULTS.md"
 "$TARGET_DIR/release/report" \
@@ -68,6 +73,7 @@ step "round trips (simulation and loopback) and bench/RESULTS.md"
     --setup "$OUT/setup.callgrind" \
     --annotate "$OUT/handshake.annotate" \
     --codec-ir "$OUT/codec.tsv" \
+    --codec-annotate "$OUT/codec-hello32.annotate" \
     --results bench/RESULTS.md \
     --command "bash scripts/bench.sh" \
     --date "$DATE" \

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! report --criterion DIR --callgrind FILE --full FILE --setup FILE
-//!        --annotate FILE --codec-ir FILE --results FILE --command CMD
+//!        --annotate FILE --codec-ir FILE --codec-annotate FILE --results FILE --command CMD
 //!        --date DATE --load-before TEXT
 //! ```
 //!
@@ -339,6 +339,8 @@ fn section(a: &Args) -> Res<String> {
     )
     .ok();
     writeln!(w, "|---|---|---|---|---|---|---|").ok();
+    let mut worst_c_ir: (f64, String) = (0.0, String::new());
+    let mut worst_json_ir: (f64, String) = (f64::MAX, String::new());
     for msg in ["hello", "welcome"] {
         for n in [1usize, 8, 32] {
             let (ac, c, j, m) = (
@@ -347,6 +349,18 @@ fn section(a: &Args) -> Res<String> {
                 ir("json", msg, n)?,
                 ir("memcpy", msg, n)?,
             );
+            let label = format!(
+                "{} {n} device{}",
+                if msg == "hello" { "Hello," } else { "Welcome," },
+                if n == 1 { "" } else { "s" }
+            );
+            let (rc, rj) = (ac as f64 / c as f64, j as f64 / ac as f64);
+            if rc > worst_c_ir.0 {
+                worst_c_ir = (rc, label.clone());
+            }
+            if rj < worst_json_ir.0 {
+                worst_json_ir = (rj, label.clone());
+            }
             writeln!(
                 w,
                 "| {} {n} | {ac} | {c} | {j} | {m} | {} | {} |",
@@ -356,6 +370,19 @@ fn section(a: &Args) -> Res<String> {
             )
             .ok();
         }
+    }
+    writeln!(w).ok();
+    writeln!(
+        w,
+        "Where accord's Hello round with 32 devices goes (callgrind, self cost, top 8; the \
+         public device walk `List::iter::<DeviceOffer>()` decodes each device with postcard and \
+         checks its name as UTF-8 again, after `Hello::decode` checked the whole list):\n"
+    )
+    .ok();
+    writeln!(w, "| instructions | function |").ok();
+    writeln!(w, "|---|---|").ok();
+    for (count, name) in top_functions(a.get("codec-annotate")?, 8)? {
+        writeln!(w, "| {count} | `{name}` |").ok();
     }
     writeln!(w).ok();
     writeln!(
@@ -563,18 +590,26 @@ fn section(a: &Args) -> Res<String> {
     .ok();
     writeln!(
         w,
-        "- Encode plus decode within 2× of the hand-written C baseline: {} (worst: {} at {:.2}×).",
-        met(worst_c.0 <= 2.0),
+        "- Encode plus decode within 2× of the hand-written C baseline: {} (time: worst {} at \
+         {:.2}×; instructions: worst {} at {:.2}×). Met only if both the timings and the exact \
+         instruction counts say so.",
+        met(worst_c.0 <= 2.0 && worst_c_ir.0 <= 2.0),
         worst_c.1,
-        worst_c.0
+        worst_c.0,
+        worst_c_ir.1,
+        worst_c_ir.0
     )
     .ok();
     writeln!(
         w,
-        "- At least 10× faster than JSON: {} (worst: {} at {:.1}×).",
-        met(worst_json.0 >= 10.0),
+        "- At least 10× faster than JSON: {} (time: worst {} at {:.1}×; instructions: worst {} \
+         at {:.1}×). Met only if both say so: the timings of JSON on this shared machine vary by \
+         more than the margin from run to run.",
+        met(worst_json.0 >= 10.0 && worst_json_ir.0 >= 10.0),
         worst_json.1,
-        worst_json.0
+        worst_json.0,
+        worst_json_ir.1,
+        worst_json_ir.0
     )
     .ok();
     Ok(s)
