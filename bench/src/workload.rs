@@ -164,7 +164,7 @@ impl Codec {
         let f = frame::split(buf).expect("valid").expect("complete");
         let h = Hello::decode(f.payload).expect("valid Hello");
         let mut sum = h.offer.entries().len();
-        for d in h.devices.iter::<DeviceOffer<'_>>() {
+        for d in h.devices.devices() {
             let d = d.expect("checked by decode");
             sum += d.name.len() + d.instance as usize + usize::from(d.wants_ack);
         }

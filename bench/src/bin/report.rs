@@ -374,9 +374,8 @@ fn section(a: &Args) -> Res<String> {
     writeln!(w).ok();
     writeln!(
         w,
-        "Where accord's Hello round with 32 devices goes (callgrind, self cost, top 8; the \
-         public device walk `List::iter::<DeviceOffer>()` decodes each device with postcard and \
-         checks its name as UTF-8 again, after `Hello::decode` checked the whole list):\n"
+        "Where accord's Hello round with 32 devices goes (callgrind, self cost, top 8; devices \
+         are read with `List::devices()`, which slices names checked once by `Hello::decode`):\n"
     )
     .ok();
     writeln!(w, "| instructions | function |").ok();

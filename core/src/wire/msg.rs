@@ -50,9 +50,10 @@ impl<'a> List<'a> {
         (0..self.len).map(move |_| r.take::<T>())
     }
 
-    /// Walk a device list (Hello's), faster than `iter::<DeviceOffer>()`
-    /// and with the same results.
-    pub(crate) fn devices(&self) -> impl Iterator<Item = Result<DeviceOffer<'a>>> + 'a {
+    /// Walk a Hello's device list: the same results as
+    /// `iter::<DeviceOffer>()`, but the names were checked as UTF-8 once when
+    /// the payload was decoded, so they are only sliced here.
+    pub fn devices(&self) -> impl Iterator<Item = Result<DeviceOffer<'a>>> + 'a {
         let mut r = self.reader;
         let text = if self.len > 0 { r.rest_as_text() } else { None };
         (0..self.len).map(move |_| read_device(&mut r, text).ok_or(malformed()))

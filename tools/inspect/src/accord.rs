@@ -8,8 +8,8 @@
 
 use accord_core::wire::frame::{self, FrameType, HEADER_LEN};
 use accord_core::wire::msg::{
-    decode_exact, decode_failure, ChannelsReady, DeviceOffer, Hello, SwitchoverAck,
-    SwitchoverRevoke, SwitchoverStart, Welcome,
+    decode_exact, decode_failure, ChannelsReady, Hello, SwitchoverAck, SwitchoverRevoke,
+    SwitchoverStart, Welcome,
 };
 use accord_core::wire::preamble::{self, Preamble};
 use accord_core::{Detail, Error, Offer, Role};
@@ -244,7 +244,7 @@ fn frame_item(off: usize, kind: FrameType, p: &[u8], len: usize) -> Result<Item,
             let (offers, offers_text) = offer_json(&h.offer);
             let mut devs = Vec::new();
             let mut devs_text = Vec::new();
-            for d in h.devices.iter::<DeviceOffer<'_>>() {
+            for d in h.devices.devices() {
                 let d = d?;
                 devs.push(json!({
                     "name": d.name,
