@@ -27,7 +27,7 @@ const KNOBS: &[Knob] = &[
         default: 64,
         min: 2,
         max: 1024,
-        doc: "Channels (main included) the Destination's channel table holds.",
+        doc: "Channels per counted role (multifd, device-state) the Destination's channel table holds; its default offer is at most this many.",
     },
     Knob {
         env: "ACCORD_MAX_EARLY_CHANNELS",

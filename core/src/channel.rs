@@ -139,6 +139,7 @@ struct Early {
     id: ChannelId,
     total: u16,
     nonce: [u8; 16],
+    versions: crate::version::VersionRange,
 }
 
 /// How the table took a channel.
@@ -334,7 +335,10 @@ impl ChannelTable {
             if id.role == Role::Main {
                 return Err(Error::with(ErrorCode::DuplicateChannel, detail));
             }
-            if self.early.iter().any(|e| e.id == id) {
+            // Only the same name under the same nonce is a duplicate: a
+            // stranger held before the main preamble must not block the
+            // genuine channel (fix() refuses the stranger).
+            if self.early.iter().any(|e| e.id == id && e.nonce == p.nonce) {
                 return Err(Error::with(ErrorCode::DuplicateChannel, detail));
             }
             self.early
@@ -342,6 +346,7 @@ impl ChannelTable {
                     id,
                     total: p.total,
                     nonce: p.nonce,
+                    versions: p.versions,
                 })
                 .map_err(|_| Error::with(ErrorCode::TooManyEarlyChannels, detail))?;
             return Ok(Assignment::Held(id));
@@ -357,21 +362,23 @@ impl ChannelTable {
         &mut self,
         set: ChannelsReady,
         totals: Totals,
-        nonce: &[u8; 16],
+        main: &Preamble,
         mut on_held: impl FnMut(ChannelId, Result<()>),
     ) {
         self.expected = Some(set);
         self.totals = totals;
-        let early = core::mem::take(&mut self.early);
-        for e in early.iter() {
-            let r = if e.nonce != *nonce {
-                Err(Error::with(
-                    ErrorCode::WrongNonce,
-                    Detail::Channel {
-                        role: e.id.role,
-                        index: e.id.index,
-                    },
-                ))
+        // Walked in place (not moved out with `mem::take`, which would copy
+        // the whole early list onto the stack). Held before the main preamble
+        // arrived: judge each now as a channel arriving after Welcome would be.
+        for e in self.early.iter() {
+            let detail = Detail::Channel {
+                role: e.id.role,
+                index: e.id.index,
+            };
+            let r = if e.nonce != main.nonce {
+                Err(Error::with(ErrorCode::WrongNonce, detail))
+            } else if e.versions != main.versions {
+                Err(Error::with(ErrorCode::BadVersionRange, detail))
             } else {
                 self.check(e.id, e.total)
             };
@@ -380,6 +387,7 @@ impl ChannelTable {
             }
             on_held(e.id, r);
         }
+        self.early.clear();
     }
 
     /// Mark an attached channel lost (its connection broke).

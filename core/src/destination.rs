@@ -19,12 +19,11 @@ use crate::log::trace;
 use crate::source::write_into;
 use crate::time::{Duration, Instant};
 use crate::version::{VersionRange, SUPPORTED};
-use crate::wire::frame::{self, FrameType, RawFrame};
+use crate::wire::frame::{FrameType, RawFrame};
 use crate::wire::msg::{
-    self, ChannelsReady, DeviceOffer, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
-    Welcome,
+    self, ChannelsReady, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart, Welcome,
 };
-use crate::wire::preamble::{self, Preamble};
+use crate::wire::preamble::Preamble;
 
 /// The destination's states (docs/PROTOCOL.md §7.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +42,7 @@ pub enum DestinationState {
 /// The destination's configuration. The defaults accept whatever the source
 /// asks for that this build supports: nothing needs setting to match the source.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DestinationConfig {
     /// Protocol versions accepted.
     pub versions: VersionRange,
@@ -120,6 +120,39 @@ pub struct Destination {
     preamble_sent: bool,
     error: Option<Error>,
     events: Events,
+}
+
+// By hand: heapless's Deque (the outgoing queue) has no defmt::Format.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Destination {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let (a, b) = self.out.as_slices();
+        defmt::write!(
+            f,
+            "Destination {{ state: {}, version: {=u8}, agreed: {}, pending: {=u16}, epoch: {=u32}, sent_epoch: {=u32}, acked: {=bool}, devices: {}, dev: {}, order: {}, channels: {}, peer: {}, hello_at: {}, channels_at: {}, switchover_at: {}, out: {=[?]} {=[?]}, preamble_sent: {=bool}, error: {}, events: {}, cfg: {} }}",
+            self.state,
+            self.version,
+            self.agreed,
+            self.pending,
+            self.epoch,
+            self.sent_epoch,
+            self.acked,
+            self.devices,
+            self.dev,
+            self.order,
+            self.channels,
+            self.peer,
+            self.hello_at,
+            self.channels_at,
+            self.switchover_at,
+            a,
+            b,
+            self.preamble_sent,
+            self.error,
+            self.events,
+            self.cfg
+        )
+    }
 }
 
 impl Destination {
@@ -344,37 +377,10 @@ impl Destination {
         if self.state == DestinationState::Failed {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        let mut used = 0usize;
-        while self.state != DestinationState::Failed {
-            let rest = data.get(used..).unwrap_or(&[]);
-            let step = if self.peer.is_none() {
-                match Preamble::decode(rest) {
-                    Ok(None) => break,
-                    Ok(Some(p)) => self.on_preamble(p).map(|_| preamble::LEN),
-                    Err(e) => Err(e),
-                }
-            } else {
-                match frame::split(rest) {
-                    Ok(None) => break,
-                    Ok(Some(f)) => self.on_frame(now, f).map(|_| f.len),
-                    Err(e) => Err(e),
-                }
-            };
-            match step {
-                Ok(n) => used = used.saturating_add(n),
-                Err(e) => {
-                    self.fail(e.clone(), false);
-                    return Err(e);
-                }
-            }
-        }
-        match (&self.error, self.state) {
-            (Some(e), DestinationState::Failed) => Err(e.clone()),
-            _ => Ok(used),
-        }
+        crate::endpoint::feed(self, now, data)
     }
 
-    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+    fn on_preamble_(&mut self, p: Preamble) -> Result<()> {
         if p.role != Role::Main {
             return Err(Error::with(
                 ErrorCode::UnexpectedFrame,
@@ -385,29 +391,28 @@ impl Destination {
             ));
         }
         self.peer = Some(p);
+        // Refuse at the preamble: a Hello from a version we do not share may
+        // not even decode, and the Reject layout is one every version reads.
+        if self.cfg.versions.highest_common(p.versions).is_none() {
+            self.reject(Error::with(
+                ErrorCode::NoCommonVersion,
+                Detail::Versions {
+                    source: p.versions,
+                    destination: self.cfg.versions,
+                },
+            ));
+        }
         Ok(())
     }
 
-    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+    fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
         match (self.state, f.kind) {
             (_, FrameType::Abort) => {
                 let e = msg::decode_failure(f.payload)?;
                 self.fail(e, true);
                 Ok(())
             }
-            (DestinationState::AwaitHello, FrameType::Hello) => {
-                let hello = Hello::decode(f.payload)?;
-                match self.evaluate(&hello) {
-                    Ok(agreed) => {
-                        self.welcome(now, &hello, agreed);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.reject(e);
-                        Ok(())
-                    }
-                }
-            }
+            (DestinationState::AwaitHello, FrameType::Hello) => self.on_hello(now, f.payload),
             (DestinationState::Precopy, FrameType::SwitchoverStart) => {
                 let s: SwitchoverStart = msg::decode_exact(f.payload)?;
                 self.on_switchover_start(s)
@@ -419,10 +424,39 @@ impl Destination {
         }
     }
 
+    // Not inlined: Hello's decoding, the verdict and Welcome need the most
+    // stack of any frame; in a frame of their own, the other frames do not
+    // pay for it (the firmware measures every handshake step's stack).
+    #[inline(never)]
+    fn on_hello(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
+        let hello = Hello::decode(payload)?;
+        // evaluate() notes the registry id of every Hello device in `order`
+        // and who wants the ack in `wants`, so welcome() need not walk the
+        // list again.
+        let mut order = core::mem::take(&mut self.order);
+        order.clear();
+        let mut wants = [0u32; MAX_DEVICES.div_ceil(32)];
+        let verdict = self.evaluate(&hello, &mut order, &mut wants);
+        self.order = order;
+        match verdict {
+            Ok(agreed) => self.welcome(now, &hello, agreed, &wants),
+            Err(e) => {
+                self.order.clear();
+                self.reject(e)
+            }
+        }
+        Ok(())
+    }
+
     /// The whole verdict on a Hello, without changing any state: versions,
     /// then capabilities, then devices in Hello order, then devices the
     /// source did not list (docs/PROTOCOL.md §6).
-    fn evaluate(&self, hello: &Hello<'_>) -> Result<Agreed> {
+    fn evaluate(
+        &self,
+        hello: &Hello<'_>,
+        order: &mut Vec<u16, MAX_DEVICES>,
+        wants: &mut [u32; MAX_DEVICES.div_ceil(32)],
+    ) -> Result<Agreed> {
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
         if self.cfg.versions.highest_common(theirs).is_none() {
             return Err(Error::with(
@@ -436,7 +470,7 @@ impl Destination {
         let agreed = negotiate(&hello.offer, &self.cfg.capabilities)?;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
-        for (i, d) in hello.devices.iter::<DeviceOffer<'_>>().enumerate() {
+        for (i, d) in hello.devices.devices().enumerate() {
             let d = d?;
             let name = || {
                 Detail::Device(DeviceName {
@@ -458,6 +492,15 @@ impl Destination {
             let supports = self.devices.get(id).is_some_and(|x| x.ack);
             if ack_on && d.wants_ack && !supports {
                 return Err(Error::with(ErrorCode::DeviceUnsupported, name()));
+            }
+            // Hello::decode bounded the list to MAX_DEVICES, so this fits.
+            order
+                .push(id.0)
+                .map_err(|_| Error::new(ErrorCode::CapacityExceeded))?;
+            if d.wants_ack {
+                if let Some(w) = wants.get_mut(i / 32) {
+                    *w |= 1 << (i % 32);
+                }
             }
         }
         for i in 0..self.devices.len() {
@@ -482,17 +525,22 @@ impl Destination {
         }
     }
 
-    fn welcome(&mut self, now: Instant, hello: &Hello<'_>, agreed: Agreed) {
+    fn welcome(
+        &mut self,
+        now: Instant,
+        hello: &Hello<'_>,
+        agreed: Agreed,
+        wants: &[u32; MAX_DEVICES.div_ceil(32)],
+    ) {
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
-        self.order.clear();
         self.pending = 0;
-        for (i, d) in hello.devices.iter::<DeviceOffer<'_>>().enumerate() {
-            let Ok(d) = d else { continue };
-            let Some(id) = self.find_device(i, d.name, d.instance) else {
-                continue;
-            };
+        // evaluate() already matched every Hello device (self.order): no
+        // second walk of the list.
+        for (i, &id) in self.order.iter().enumerate() {
+            let id = DeviceId(id);
+            let wants_ack = wants.get(i / 32).is_some_and(|w| w & (1 << (i % 32)) != 0);
             let supports = self.devices.get(id).is_some_and(|x| x.ack);
-            let participates = ack_on && d.wants_ack && supports;
+            let participates = ack_on && wants_ack && supports;
             if let Some(s) = self.dev.get_mut(usize::from(id.0)) {
                 *s = DevState {
                     src_index: i as u16,
@@ -500,7 +548,6 @@ impl Destination {
                     approved: false,
                 };
             }
-            let _ = self.order.push(id.0);
             self.pending += u16::from(participates);
         }
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
@@ -528,9 +575,11 @@ impl Destination {
         self.events.push(Event::Negotiated {
             version: self.version,
         });
-        let nonce = self.peer.map(|p| p.nonce).unwrap_or_default();
+        let main = self
+            .peer
+            .unwrap_or(Preamble::main(self.cfg.versions, [0; 16]));
         let events = &mut self.events;
-        self.channels.fix(set, totals, &nonce, |id, r| match r {
+        self.channels.fix(set, totals, &main, |id, r| match r {
             Ok(()) => events.push(Event::ChannelAssigned(id)),
             Err(e) => events.push(Event::ChannelRefused {
                 channel: id,
@@ -555,9 +604,23 @@ impl Destination {
         self.events.push(Event::ChannelsReady);
     }
 
+    /// Drop queued frames that match, keeping the order of the rest. A
+    /// rotation rather than `Deque::retain`, whose `expect` and `swap` bounds
+    /// checks survive optimisation (the firmware's no-panic link refuses them).
+    fn drop_out(&mut self, drop: impl Fn(&Out) -> bool) {
+        for _ in 0..self.out.len() {
+            if let Some(o) = self.out.pop_front() {
+                if !drop(&o) {
+                    let _ = self.out.push_back(o);
+                }
+            }
+        }
+    }
+
     fn push_out(&mut self, o: Out) {
         // The queue is bounded by construction: at most Welcome, ChannelsReady,
-        // one Revoke of a sent ack and one Ack (unsent Ack+Revoke pairs cancel).
+        // one Revoke of a sent ack and one Ack (an unsent Ack is withdrawn,
+        // wherever it waits, instead of being followed by its Revoke).
         if self.out.push_back(o).is_err() {
             self.fail(Error::new(ErrorCode::CapacityExceeded), false);
         }
@@ -591,8 +654,7 @@ impl Destination {
             ));
         }
         self.switchover_at = None;
-        self.out
-            .retain(|o| !matches!(o, Out::Ack(_) | Out::Revoke(..)));
+        self.drop_out(|o| matches!(o, Out::Ack(_) | Out::Revoke(..)));
         self.events.push(Event::SwitchoverStarted {
             epoch: s.epoch,
             waived: s.waived,
@@ -679,11 +741,12 @@ impl Destination {
         });
         if self.acked {
             self.acked = false;
-            if self.out.back() == Some(&Out::Ack(self.epoch)) {
-                // The ack never left: withdraw it instead of sending both.
-                self.out.pop_back();
-            } else {
-                self.push_out(Out::Revoke(self.epoch, st.src_index));
+            let epoch = self.epoch;
+            let queued = self.out.len();
+            // An ack that never left is withdrawn instead of being revoked.
+            self.drop_out(|o| *o == Out::Ack(epoch));
+            if self.out.len() == queued {
+                self.push_out(Out::Revoke(epoch, st.src_index));
             }
         }
         Ok(())
@@ -704,6 +767,16 @@ impl Destination {
         }
         let main = self.peer.as_ref();
         if let Some(m) = main {
+            // A stranger is named as such before anything else is judged.
+            if m.nonce != p.nonce {
+                return Err(Error::with(
+                    ErrorCode::WrongNonce,
+                    Detail::Channel {
+                        role: id.role,
+                        index: id.index,
+                    },
+                ));
+            }
             if m.versions != p.versions {
                 return Err(Error::with(
                     ErrorCode::BadVersionRange,
@@ -833,5 +906,26 @@ impl Destination {
                 msg::encode_value(w, &SwitchoverRevoke { epoch, device })
             }),
         }
+    }
+}
+
+impl crate::endpoint::Endpoint for Destination {
+    fn awaiting_preamble(&self) -> bool {
+        self.peer.is_none()
+    }
+    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+        self.on_preamble_(p)
+    }
+    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+        self.on_frame_(now, f)
+    }
+    fn failed(&self) -> bool {
+        self.state == DestinationState::Failed
+    }
+    fn fail_local(&mut self, e: Error) {
+        self.fail(e, false);
+    }
+    fn failure(&self) -> Option<&Error> {
+        self.error.as_ref()
     }
 }

@@ -72,7 +72,7 @@ pub enum ErrorCode {
     TooManyEarlyChannels = 305,
     /// A channel's total disagrees with the negotiated count for its role.
     ChannelTotalMismatch = 306,
-    /// A re-attached channel was not lost, or comes with another nonce.
+    /// A re-attach names a channel that was never attached.
     BadReattach = 307,
     /// A ChannelsReady lists a set other than the negotiated one.
     ChannelSetMismatch = 308,

@@ -80,6 +80,21 @@ pub(crate) struct Events {
     dropped: u32,
 }
 
+// By hand: heapless's Deque has no defmt::Format.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Events {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let (a, b) = self.queue.as_slices();
+        defmt::write!(
+            f,
+            "Events {{ queued: {=[?]} {=[?]}, dropped: {=u32} }}",
+            a,
+            b,
+            self.dropped
+        )
+    }
+}
+
 impl Events {
     pub(crate) fn push(&mut self, e: Event) {
         if self.queue.is_full() {

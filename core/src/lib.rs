@@ -24,6 +24,7 @@ pub mod caps;
 pub mod channel;
 pub mod destination;
 pub mod device;
+pub(crate) mod endpoint;
 pub mod error;
 pub mod event;
 pub mod legacy;
@@ -32,7 +33,11 @@ pub mod time;
 pub mod version;
 pub mod wire;
 
-/// Compile-time capacities, set through `ACCORD_*` environment variables.
+/// Compile-time capacities, set through `ACCORD_*` environment variables
+/// when accord-core is built (`ACCORD_MAX_DEVICES=8 cargo build`); the
+/// defaults and bounds are in docs/PROTOCOL.md §10. Frame size is not one of
+/// them: it is a protocol constant ([`wire::frame::MAX_FRAME`]) and the state
+/// machines hold no frame buffer; the caller's buffer size is the knob.
 pub mod capacity {
     include!(concat!(env!("OUT_DIR"), "/capacity.rs"));
 }

@@ -20,7 +20,7 @@ use crate::wire::msg::{
     self, ChannelsReady, DeviceOffer, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
     Welcome,
 };
-use crate::wire::preamble::{self, Preamble, FLAG_REATTACH};
+use crate::wire::preamble::{Preamble, FLAG_REATTACH};
 
 /// The source's states (docs/PROTOCOL.md §7.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -52,6 +52,7 @@ pub enum AckPolicy {
 /// The source's configuration. Only the source needs configuring: the
 /// destination learns the capabilities from its Hello.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SourceConfig {
     /// Protocol versions offered; must overlap the versions this build speaks.
     pub versions: VersionRange,
@@ -83,6 +84,7 @@ impl Default for SourceConfig {
 
 /// Frames waiting for `poll_transmit`, in the order they go out.
 #[derive(Copy, Clone, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Pending {
     hello: bool,
     start: bool,
@@ -91,6 +93,7 @@ struct Pending {
 
 /// The source state machine.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Source {
     cfg: SourceConfig,
     nonce: [u8; 16],
@@ -435,37 +438,10 @@ impl Source {
         ) {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        let mut used = 0usize;
-        while self.state != SourceState::Failed {
-            let rest = data.get(used..).unwrap_or(&[]);
-            let step = if self.peer_versions.is_none() {
-                match Preamble::decode(rest) {
-                    Ok(None) => break,
-                    Ok(Some(p)) => self.on_preamble(&p).map(|_| preamble::LEN),
-                    Err(e) => Err(e),
-                }
-            } else {
-                match frame::split(rest) {
-                    Ok(None) => break,
-                    Ok(Some(f)) => self.on_frame(now, f).map(|_| f.len),
-                    Err(e) => Err(e),
-                }
-            };
-            match step {
-                Ok(n) => used = used.saturating_add(n),
-                Err(e) => {
-                    self.fail(e.clone(), false);
-                    return Err(e);
-                }
-            }
-        }
-        match (&self.error, self.state) {
-            (Some(e), SourceState::Failed) => Err(e.clone()),
-            _ => Ok(used),
-        }
+        crate::endpoint::feed(self, now, data)
     }
 
-    fn on_preamble(&mut self, p: &Preamble) -> Result<()> {
+    fn on_preamble_(&mut self, p: Preamble) -> Result<()> {
         if p.role != Role::Main {
             return Err(Error::with(
                 ErrorCode::UnexpectedFrame,
@@ -482,7 +458,7 @@ impl Source {
         Ok(())
     }
 
-    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+    fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
         let unexpected = Error::with(ErrorCode::UnexpectedFrame, Detail::Frame(f.kind as u8));
         match (self.state, f.kind) {
             (_, FrameType::Abort) => {
@@ -495,9 +471,7 @@ impl Source {
                 self.fail(e, true);
                 Ok(())
             }
-            (SourceState::AwaitWelcome, FrameType::Welcome) => {
-                self.on_welcome(now, &Welcome::decode(f.payload)?)
-            }
+            (SourceState::AwaitWelcome, FrameType::Welcome) => self.on_welcome(now, f.payload),
             (SourceState::Precopy, FrameType::ChannelsReady) => {
                 let r: ChannelsReady = msg::decode_exact(f.payload)?;
                 if r != self.expected_channels() {
@@ -549,7 +523,12 @@ impl Source {
         }
     }
 
-    fn on_welcome(&mut self, now: Instant, w: &Welcome<'_>) -> Result<()> {
+    // Not inlined: Welcome's decoding and the re-negotiation need the most
+    // stack of any frame; in a frame of their own, the other frames do not
+    // pay for it (the firmware measures every handshake step's stack).
+    #[inline(never)]
+    fn on_welcome(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
+        let w = &Welcome::decode(payload)?;
         let ours = self.cfg.versions;
         let theirs = self.peer_versions.unwrap_or(ours);
         if ours.highest_common(theirs) != Some(w.version) {
@@ -684,4 +663,25 @@ pub(crate) fn write_into(
         .get_mut(at..)
         .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
     frame::write(rest, kind, body)
+}
+
+impl crate::endpoint::Endpoint for Source {
+    fn awaiting_preamble(&self) -> bool {
+        self.peer_versions.is_none()
+    }
+    fn on_preamble(&mut self, p: Preamble) -> Result<()> {
+        self.on_preamble_(p)
+    }
+    fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
+        self.on_frame_(now, f)
+    }
+    fn failed(&self) -> bool {
+        self.state == SourceState::Failed
+    }
+    fn fail_local(&mut self, e: Error) {
+        self.fail(e, false);
+    }
+    fn failure(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
 }

@@ -299,3 +299,49 @@ mod versions {
         assert!(VersionRange::new(1, 254).is_valid());
     }
 }
+
+mod offer_building {
+    use super::*;
+    use accord_core::capacity::MAX_CAPABILITIES;
+
+    #[test]
+    fn set_keeps_ids_ascending_in_any_insertion_order_and_replaces_in_place() {
+        let mut o = Offer::new();
+        for id in [8u16, 2, 5, 0x8001, 1, 4, 3, 0x8000, 7, 6] {
+            let param = if CapabilityId(id).has_count() { 3 } else { 0 };
+            o.set(CapabilityId(id), OPT, param).unwrap();
+        }
+        let ids: Vec<u16> = o.entries().iter().map(|e| e.id.0).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7, 8, 0x8000, 0x8001]);
+        o.set(MULTIFD, REQ, 9).unwrap();
+        assert_eq!(o.entries().len(), 10);
+        assert_eq!(
+            o.get(MULTIFD),
+            Some(&CapOffer {
+                id: MULTIFD,
+                required: true,
+                param: 9
+            })
+        );
+        o.remove(CapabilityId(5));
+        let ids: Vec<u16> = o.entries().iter().map(|e| e.id.0).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 6, 7, 8, 0x8000, 0x8001]);
+    }
+
+    #[test]
+    fn a_full_offer_refuses_a_new_id_and_stays_unchanged() {
+        let mut o = Offer::new();
+        // Vendor ids from the top down, so every insertion goes to the front.
+        for k in 0..MAX_CAPABILITIES as u16 {
+            o.set(CapabilityId(0xffff - k), OPT, k).unwrap();
+        }
+        let before = o.clone();
+        let e = o.set(CapabilityId(0x8000), OPT, 0).unwrap_err();
+        assert_eq!(e.code, ErrorCode::CapacityExceeded);
+        assert_eq!(o, before);
+        // Replacing an existing id still works when full.
+        o.set(CapabilityId(0xffff), REQ, 1).unwrap();
+        assert_eq!(o.entries().len(), MAX_CAPABILITIES);
+        assert!(o.entries().windows(2).all(|w| w[0].id < w[1].id));
+    }
+}

@@ -391,3 +391,35 @@ mod deadlines {
         );
     }
 }
+
+mod versions {
+    use super::*;
+    use accord_core::wire::frame;
+    use accord_core::wire::msg;
+
+    /// A source from the future (versions 2..=3) meets this destination
+    /// (1..=1): the destination rejects at the preamble, before reading a
+    /// Hello it might not understand, and names both ranges.
+    #[test]
+    fn disjoint_version_ranges_are_rejected_at_the_preamble_naming_both_ranges() {
+        let mut d = destination_with(&[]);
+        let future = Preamble::main(VersionRange::new(2, 3), NONCE);
+        let mut bytes = future.to_bytes().to_vec();
+        bytes.extend_from_slice(&[0x01, 0x00, 0x02, 0xff, 0xff]); // a Hello we cannot parse
+        let e = d.handle_input(T0, &bytes).unwrap_err();
+        let want = Error::with(
+            ErrorCode::NoCommonVersion,
+            Detail::Versions {
+                source: VersionRange::new(2, 3),
+                destination: VersionRange::new(1, 1),
+            },
+        );
+        assert_eq!(e, want);
+        let out = tx_destination(&mut d, T0);
+        let p = Preamble::decode(&out).unwrap().unwrap();
+        assert_eq!((p.versions, p.nonce), (VersionRange::new(1, 1), NONCE));
+        let f = frame::split(&out[28..]).unwrap().unwrap();
+        assert_eq!(f.kind, frame::FrameType::Reject);
+        assert_eq!(msg::decode_failure(f.payload).unwrap(), want);
+    }
+}

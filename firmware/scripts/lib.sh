@@ -14,7 +14,12 @@ QEMU_TIMEOUT=${QEMU_TIMEOUT:-60}
 HOST_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 FW_TARGET_DIR=${FW_TARGET_DIR:-$ROOT/firmware/target}
 
-step() { printf '\n=== %s\n' "$*" >&2; }
+# defmt builds compile every accord log call in (defmt's default filter
+# keeps only errors). Only crates built with defmt read it, so one value for
+# every build keeps the two scripts' builds shared and incremental.
+export DEFMT_LOG=${DEFMT_LOG:-trace}
+
+step() { printf '\n=== [%ds] %s\n' "$SECONDS" "$*" >&2; }
 
 _as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -97,6 +102,13 @@ fw_run() { # elf [stderr-file]
     timeout "$QEMU_TIMEOUT" qemu-system-arm -cpu "$FW_QEMU_CPU" -machine "$FW_QEMU_MACHINE" \
         -nographic -monitor none -serial none \
         -semihosting-config enable=on,target=native -kernel "$1" </dev/null 2>"${2:-/dev/null}"
+}
+
+# Whether accord-ffi can build as an embedded static library: it needs a
+# `std` feature (default on) that `--no-default-features` turns off. Until
+# the C API branch lands, ffi/Cargo.toml has none and the crate is hosted.
+ffi_is_embeddable() {
+    sed -n '/^\[features\]/,/^\[/p' "$ROOT/ffi/Cargo.toml" | grep -qE '^std[[:space:]]*='
 }
 
 # The value of KEY=VALUE in the report on stdin.

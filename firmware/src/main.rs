@@ -9,20 +9,31 @@
 //!    code elimination (fat LTO, one codegen unit), the link fails with
 //!    `undefined symbol: accord_panic_path_survived_optimisation`.
 //! 3. **Bounded, measured stack.** The stack is painted at reset (cortex-m-rt
-//!    `paint-stack`); after each step the firmware prints how deep it went.
+//!    `paint-stack`) and again before each call into accord-core, so every
+//!    handshake step's own stack use is measured (src/stack.rs).
 //!
-//! Output on the host's stdout, one `KEY=VALUE` line each:
-//! `SIZE_*=` (bytes of the state types), `STACK_STEP=<step> BYTES=<n>`,
-//! `STACK_MAX_BYTES=`, `STACK_SIZE_BYTES=`, then `RESULT=ok` or
-//! `RESULT=fail <why>`. The exit status is 0 only on success.
+//! The workload (src/workload.rs) is a complete handshake between a real
+//! `Source` and a real `Destination`, plus a rejected one. Output on the
+//! host's stdout, one `KEY=VALUE` line each: `SIZE_*=` (bytes of the state
+//! types), `STACK_SETUP=`/`STACK_STEP=<call> BYTES=<n>`, `STACK_*_MAX_BYTES=`,
+//! then `RESULT=ok` or `RESULT=fail <why>`. The exit status is 0 only on
+//! success.
 #![no_std]
 #![no_main]
+// The measurement builds leave parts of the test workload unused.
+#![cfg_attr(any(feature = "baseline", feature = "lean"), allow(dead_code))]
 
+#[cfg(feature = "defmt")]
+mod format_check;
 mod host;
+#[cfg(all(feature = "lean", not(feature = "baseline")))]
+mod lean;
 #[cfg(feature = "defmt")]
 mod logger;
-mod stack;
 #[cfg(not(feature = "baseline"))]
+mod rig;
+mod stack;
+#[cfg(not(any(feature = "baseline", feature = "lean")))]
 mod workload;
 
 use core::mem::size_of;
@@ -33,15 +44,17 @@ use cortex_m as _;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 
+#[cfg(all(feature = "lean", not(feature = "baseline")))]
+pub use lean::run_handshake;
 pub use stack::stack_high_water;
-#[cfg(not(feature = "baseline"))]
+#[cfg(not(any(feature = "baseline", feature = "lean")))]
 pub use workload::run_handshake;
 
 /// The `baseline` measurement build: the same firmware without accord-core's
 /// workload, so the size report can subtract it.
 #[cfg(feature = "baseline")]
 pub fn run_handshake() -> Result<(), &'static str> {
-    stack::checkpoint("baseline");
+    stack::step("baseline", || core::hint::black_box(0u32));
     Ok(())
 }
 
@@ -55,6 +68,8 @@ fn main() -> ! {
     let result = run_handshake();
 
     let max = stack_high_water();
+    host::line("STACK_SETUP_MAX_BYTES", stack::setup_max());
+    host::line("STACK_STEP_MAX_BYTES", stack::step_max());
     host::line("STACK_MAX_BYTES", max);
     host::line("STACK_SIZE_BYTES", stack::stack_size());
     let result = match result {
@@ -80,10 +95,16 @@ fn report_sizes() {
     host::line("SIZE_OFFER", size_of::<accord_core::Offer>());
     host::line("SIZE_AGREED", size_of::<accord_core::Agreed>());
     host::line("SIZE_ERROR", size_of::<accord_core::Error>());
-    // TODO(handshake): once accord-core exports the state machines, report
-    // them here (scripts/size-report.sh already reads these keys):
-    // host::line("SIZE_SOURCE", size_of::<accord_core::Source>());
-    // host::line("SIZE_DESTINATION", size_of::<accord_core::Destination>());
+    host::line("SIZE_EVENT", size_of::<accord_core::Event>());
+    host::line("SIZE_PREAMBLE", size_of::<accord_core::Preamble>());
+    host::line("SIZE_SOURCE", size_of::<accord_core::Source>());
+    host::line("SIZE_DESTINATION", size_of::<accord_core::Destination>());
+    #[cfg(not(feature = "baseline"))]
+    {
+        host::line("BUF_SRC_TX_BYTES", rig::SRC_TX_LEN);
+        host::line("BUF_DST_TX_BYTES", rig::DST_TX_LEN);
+        host::line("WORKLOAD_STATIC_BYTES", rig::STATIC_BYTES);
+    }
 }
 
 /// Leave QEMU with status 0 (`ok`) or 1 through semihosting `SYS_EXIT`.

@@ -6,7 +6,10 @@
 //! - [`qemu`]: starting QEMU, with a guard that kills it on every path.
 //! - [`relay`]: the recording TCP relay, with a pluggable per-connection
 //!   identification hook that may peek the source's first bytes.
-//! - [`wire`]: just enough of QEMU's legacy formats to check captures.
+//! - [`legacy`]: the identification hook backed by accord's legacy
+//!   classifier.
+//! - [`wire`]: just enough of QEMU's legacy formats to check captures,
+//!   written independently of accord-core (the tests' ground truth).
 //! - [`scenario`]: one migration, end to end, within deadlines.
 //!
 //! Needs `qemu-system-x86_64` 10.x: `sudo bash scripts/install-qemu.sh`.
@@ -14,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod legacy;
 pub mod qemu;
 pub mod qmp;
 pub mod relay;

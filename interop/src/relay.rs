@@ -6,13 +6,18 @@
 //! what the connection is, and then pumps bytes both ways on two threads.
 //!
 //! The hook ([`Identify`]) is given the connection's arrival index and may
-//! peek at the source's first bytes through [`Arrival::peek`]: the bytes
-//! are read from the socket, kept, and forwarded to the destination before
+//! peek at the source's first bytes through [`Arrival::peek`] (waiting) or
+//! [`Arrival::peek_now`] (what has arrived, without waiting): the bytes are
+//! read from the socket, kept, and forwarded to the destination before
 //! anything else, so peeking never loses data. A hook can also decide
 //! without reading at all, which it must do for a channel whose peer sends
-//! nothing first (QEMU's postcopy-preempt channel). Hooks run one at a time,
-//! in arrival order, on one thread, as a destination's own identification
-//! would; connections identified earlier keep flowing meanwhile.
+//! nothing first (QEMU's postcopy-preempt channel), or *park* a connection
+//! it cannot name yet without waiting on it ([`Verdict::Park`]): the relay
+//! keeps it aside, unforwarded, and asks again after every later decision
+//! and every 100 ms. Hooks run one at a time, in arrival order (parked
+//! connections aside), on one thread, as a destination's own
+//! identification would; connections identified earlier keep flowing
+//! meanwhile.
 //!
 //! For each connection the relay records the arrival time, the first
 //! `head_bytes` of each direction, the totals, when the first byte of each
@@ -83,6 +88,7 @@ pub struct Arrival<'a> {
     src: &'a TcpStream,
     buffered: Vec<u8>,
     eof: bool,
+    parks: usize,
 }
 
 impl Arrival<'_> {
@@ -104,6 +110,31 @@ impl Arrival<'_> {
     /// True if the source closed its side while being peeked.
     pub fn source_closed(&self) -> bool {
         self.eof
+    }
+
+    /// The first `n` bytes if they have arrived, else what has: reads what
+    /// the socket holds right now, never waits. For connections that may
+    /// never send anything (a parked one).
+    pub fn peek_now(&mut self, n: usize) -> io::Result<&[u8]> {
+        if self.buffered.len() < n && !self.eof {
+            self.src.set_nonblocking(true)?;
+            let mut chunk = vec![0u8; n - self.buffered.len()];
+            let r = (&*self.src).read(&mut chunk);
+            self.src.set_nonblocking(false)?;
+            match r {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.buffered.extend_from_slice(&chunk[..k]),
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let k = self.buffered.len().min(n);
+        Ok(&self.buffered[..k])
+    }
+
+    /// How many times this connection was parked before this call.
+    pub fn parks(&self) -> usize {
+        self.parks
     }
 
     /// Wait up to `timeout` until at least `n` bytes from the source are
@@ -132,19 +163,37 @@ impl Arrival<'_> {
     }
 }
 
-/// Names connections as they arrive. Called once per connection, in
-/// arrival order, from one thread; may keep state between calls.
+/// What a hook made of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Named: the relay starts forwarding it.
+    Named(Channel),
+    /// Not nameable yet, and waiting on it could hang (it may be a channel
+    /// that sends nothing): keep it aside and ask again after the next
+    /// decision, or in 100 ms.
+    Park,
+}
+
+impl From<Channel> for Verdict {
+    fn from(c: Channel) -> Verdict {
+        Verdict::Named(c)
+    }
+}
+
+/// Names connections as they arrive. Called for each connection in arrival
+/// order, and again for parked ones, from one thread; may keep state
+/// between calls.
 pub trait Identify: Send + 'static {
-    /// Decide what `arrival` is, peeking at its bytes or not.
-    fn identify(&mut self, arrival: &mut Arrival<'_>) -> Channel;
+    /// Decide what `arrival` is, peeking at its bytes or not, or park it.
+    fn identify(&mut self, arrival: &mut Arrival<'_>) -> Verdict;
 }
 
 impl<F> Identify for F
 where
     F: FnMut(&mut Arrival<'_>) -> Channel + Send + 'static,
 {
-    fn identify(&mut self, arrival: &mut Arrival<'_>) -> Channel {
-        self(arrival)
+    fn identify(&mut self, arrival: &mut Arrival<'_>) -> Verdict {
+        Verdict::Named(self(arrival))
     }
 }
 
@@ -153,8 +202,8 @@ where
 pub struct NoIdentify;
 
 impl Identify for NoIdentify {
-    fn identify(&mut self, _arrival: &mut Arrival<'_>) -> Channel {
-        Channel::Unknown("no identification hook".into())
+    fn identify(&mut self, _arrival: &mut Arrival<'_>) -> Verdict {
+        Verdict::Named(Channel::Unknown("no identification hook".into()))
     }
 }
 
@@ -239,6 +288,8 @@ pub struct ConnRecord {
     pub identify_took: Duration,
     /// How many bytes the hook peeked before deciding.
     pub peeked: usize,
+    /// How many times the hook parked it before naming it.
+    pub parks: usize,
     /// Source to destination.
     pub s2d: DirRecord,
     /// Destination to source.
@@ -416,12 +467,17 @@ pub fn describe(r: &ConnRecord) -> String {
         }
     };
     format!(
-        "#{} {:<10} arrived {} (identified in {}, peeked {} B) | s2d {} B first@{} head {} end {} | d2s {} B first@{} head {} end {}{}",
+        "#{} {:<10} arrived {} (identified in {}, peeked {} B{}) | s2d {} B first@{} head {} end {} | d2s {} B first@{} head {} end {}{}",
         r.index,
         r.channel.as_ref().map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
         ms(Some(r.arrived_after)),
         ms(Some(r.identify_took)),
         r.peeked,
+        if r.parks > 0 {
+            format!(", parked {}x", r.parks)
+        } else {
+            String::new()
+        },
         r.s2d.total,
         ms(r.s2d.first_byte_after),
         first(&r.s2d.head),
@@ -457,6 +513,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tx: mpsc::Sender<Acce
                     channel: None,
                     identify_took: Duration::ZERO,
                     peeked: 0,
+                    parks: 0,
                     s2d: DirRecord::default(),
                     d2s: DirRecord::default(),
                     error: None,
@@ -488,56 +545,133 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tx: mpsc::Sender<Acce
     }
 }
 
+/// A connection the hook has not named yet: what it peeked so far stays
+/// with it.
+struct Pending {
+    index: usize,
+    src: TcpStream,
+    dst: TcpStream,
+    rec: Arc<Mutex<ConnRecord>>,
+    buffered: Vec<u8>,
+    eof: bool,
+    parks: usize,
+    t0: Instant,
+}
+
 fn identify_loop(rx: mpsc::Receiver<Accepted>, shared: Arc<Shared>, mut hook: Box<dyn Identify>) {
+    let mut parked: Vec<Pending> = Vec::new();
     loop {
         if shared.stop.load(Ordering::SeqCst) {
+            for p in parked.drain(..) {
+                lock(&p.rec).error = Some(format!(
+                    "still parked when the relay stopped (parked {}x, {} bytes seen)",
+                    p.parks,
+                    p.buffered.len()
+                ));
+            }
             return;
         }
-        let (index, src, dst, rec) = match rx.recv_timeout(SLICE) {
-            Ok(a) => a,
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+        let pending = match rx.recv_timeout(SLICE) {
+            Ok((index, src, dst, rec)) => Some(Pending {
+                index,
+                src,
+                dst,
+                rec,
+                buffered: Vec::new(),
+                eof: false,
+                parks: 0,
+                t0: Instant::now(),
+            }),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        let arrived_after = lock(&rec).arrived_after;
-        let t0 = Instant::now();
-        let mut arrival = Arrival {
-            index,
-            arrived_after,
-            src: &src,
-            buffered: Vec::new(),
-            eof: false,
-        };
-        let channel = hook.identify(&mut arrival);
-        let prefix = std::mem::take(&mut arrival.buffered);
-        let src_eof = arrival.eof;
-        {
-            let mut r = lock(&rec);
-            r.channel = Some(channel);
-            r.identify_took = t0.elapsed();
-            r.peeked = prefix.len();
+        let mut decided = false;
+        if let Some(p) = pending {
+            match decide(hook.as_mut(), p, &shared) {
+                Some(p) => parked.push(p),
+                None => decided = true,
+            }
         }
-        let started = (|| -> io::Result<()> {
-            let src2 = src.try_clone()?;
-            let dst2 = dst.try_clone()?;
-            let (sh1, sh2) = (shared.clone(), shared.clone());
-            let (r1, r2) = (rec.clone(), rec.clone());
-            let keep_d2s = index == 0;
-            let keep_s2d = index == 0 && shared.cfg.full_s2d_limit > 0;
-            let a = thread::Builder::new()
-                .name(format!("relay-{index}-s2d"))
-                .spawn(move || pump(src, dst, prefix, src_eof, &sh1, &r1, Dir::S2d, keep_s2d))?;
-            let b = thread::Builder::new()
-                .name(format!("relay-{index}-d2s"))
-                .spawn(move || {
-                    pump(dst2, src2, Vec::new(), false, &sh2, &r2, Dir::D2s, keep_d2s)
-                })?;
-            lock(&shared.pumps).extend([a, b]);
-            Ok(())
-        })();
-        if let Err(e) = started {
-            lock(&rec).error = Some(format!("starting pumps: {e}"));
+        // Parked connections get another look after every decision (the
+        // state that decides them may have changed) and on every tick
+        // (their bytes may have come).
+        if decided || !parked.is_empty() {
+            loop {
+                let mut progress = false;
+                let mut still = Vec::new();
+                for p in parked.drain(..) {
+                    match decide(hook.as_mut(), p, &shared) {
+                        Some(p) => still.push(p),
+                        None => progress = true,
+                    }
+                }
+                parked = still;
+                if !progress || parked.is_empty() {
+                    break;
+                }
+            }
         }
     }
+}
+
+/// Ask the hook about `p`; start its pumps if named, else hand it back.
+fn decide(hook: &mut dyn Identify, mut p: Pending, shared: &Arc<Shared>) -> Option<Pending> {
+    let arrived_after = lock(&p.rec).arrived_after;
+    let mut arrival = Arrival {
+        index: p.index,
+        arrived_after,
+        src: &p.src,
+        buffered: std::mem::take(&mut p.buffered),
+        eof: p.eof,
+        parks: p.parks,
+    };
+    let verdict = hook.identify(&mut arrival);
+    let prefix = std::mem::take(&mut arrival.buffered);
+    let src_eof = arrival.eof;
+    let channel = match verdict {
+        Verdict::Park => {
+            p.buffered = prefix;
+            p.eof = src_eof;
+            p.parks += 1;
+            lock(&p.rec).parks = p.parks;
+            return Some(p);
+        }
+        Verdict::Named(c) => c,
+    };
+    {
+        let mut r = lock(&p.rec);
+        r.channel = Some(channel);
+        r.identify_took = p.t0.elapsed();
+        r.peeked = prefix.len();
+        r.parks = p.parks;
+    }
+    let Pending {
+        index,
+        src,
+        dst,
+        rec,
+        ..
+    } = p;
+    let started = (|| -> io::Result<()> {
+        let src2 = src.try_clone()?;
+        let dst2 = dst.try_clone()?;
+        let (sh1, sh2) = (shared.clone(), shared.clone());
+        let (r1, r2) = (rec.clone(), rec.clone());
+        let keep_d2s = index == 0;
+        let keep_s2d = index == 0 && shared.cfg.full_s2d_limit > 0;
+        let a = thread::Builder::new()
+            .name(format!("relay-{index}-s2d"))
+            .spawn(move || pump(src, dst, prefix, src_eof, &sh1, &r1, Dir::S2d, keep_s2d))?;
+        let b = thread::Builder::new()
+            .name(format!("relay-{index}-d2s"))
+            .spawn(move || pump(dst2, src2, Vec::new(), false, &sh2, &r2, Dir::D2s, keep_d2s))?;
+        lock(&shared.pumps).extend([a, b]);
+        Ok(())
+    })();
+    if let Err(e) = started {
+        lock(&rec).error = Some(format!("starting pumps: {e}"));
+    }
+    None
 }
 
 #[derive(Copy, Clone)]

@@ -31,16 +31,41 @@ pub struct Scenario {
     /// `completed`.
     pub deadline: Duration,
     /// Keep up to this many bytes of the main channel's source stream
-    /// (0: only the head). Set from `ACCORD_INTEROP_FULL_MAIN` (bytes) by
-    /// the constructors.
+    /// (0: only the head). [`MAIN_S2D_KEEP`] unless `ACCORD_INTEROP_FULL_MAIN`
+    /// (bytes) says otherwise.
     pub full_main_s2d: usize,
+    /// The VM's uuid, given to both QEMUs with `-uuid`: the source writes
+    /// it into every multifd header and the destination checks it.
+    pub uuid: Option<&'static str>,
 }
+
+/// How much of the main stream the scenarios keep by default: all of a
+/// precopy stream of the tiny guest (about 75 KiB), and in postcopy the
+/// whole PACKAGED blob and the first RAM pages after it.
+pub const MAIN_S2D_KEEP: usize = 256 * 1024;
+
+/// The uuid both QEMUs get in the scenarios.
+pub const VM_UUID: &str = "acc0d1e5-0000-4000-8000-00000000c0de";
 
 fn full_main_from_env() -> usize {
     std::env::var("ACCORD_INTEROP_FULL_MAIN")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(MAIN_S2D_KEEP)
+}
+
+/// The 16 bytes of a uuid written as 8-4-4-4-12 hex digits.
+pub fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = s.bytes().filter(|b| *b != b'-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let t = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(t, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Scenario {
@@ -55,6 +80,7 @@ impl Scenario {
             start_postcopy: false,
             deadline: Duration::from_secs(60),
             full_main_s2d: full_main_from_env(),
+            uuid: Some(VM_UUID),
         }
     }
 
@@ -87,6 +113,7 @@ impl Scenario {
             start_postcopy: true,
             deadline: Duration::from_secs(60),
             full_main_s2d: full_main_from_env(),
+            uuid: Some(VM_UUID),
         }
     }
 
@@ -286,9 +313,13 @@ pub fn run(sc: &Scenario, hook: Box<dyn Identify>, capture_dir: &Path) -> Result
     )));
     fs::create_dir_all(&sock_dir.0).map_err(|e| format!("{}: {e}", sock_dir.0.display()))?;
 
-    let mut dst = QemuProcess::spawn(&bin, Side::Destination, &sock_dir.0, capture_dir, &[])
+    let extra: Vec<&str> = match sc.uuid {
+        Some(u) => vec!["-uuid", u],
+        None => Vec::new(),
+    };
+    let mut dst = QemuProcess::spawn(&bin, Side::Destination, &sock_dir.0, capture_dir, &extra)
         .map_err(|e| format!("starting destination QEMU: {e}"))?;
-    let mut src = QemuProcess::spawn(&bin, Side::Source, &sock_dir.0, capture_dir, &[])
+    let mut src = QemuProcess::spawn(&bin, Side::Source, &sock_dir.0, capture_dir, &extra)
         .map_err(|e| format!("starting source QEMU: {e}"))?;
     let mut qd = dst.qmp(Duration::from_secs(20))?;
     let mut qs = src.qmp(Duration::from_secs(20))?;

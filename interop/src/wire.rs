@@ -1,12 +1,8 @@
-//! Just enough of QEMU's legacy wire formats to check the captures, and a
-//! stand-in identification hook until accord's legacy classifier is
-//! plugged into the relay.
+//! Just enough of QEMU's legacy wire formats to check the captures,
+//! written independently of accord-core: the ground truth the tests hold
+//! accord's classifier and decoders to.
 //!
 //! All multi-byte fields are big-endian.
-
-use std::time::Duration;
-
-use crate::relay::{Arrival, Channel, Identify};
 
 /// `QEVM`: the main migration stream's first four bytes.
 pub const QEVM_MAGIC: u32 = 0x5145_564d;
@@ -131,66 +127,6 @@ pub fn summarize_return_path(msgs: &[RpMessage]) -> String {
         .map(|(s, n)| if n > 1 { format!("{s} x{n}") } else { s })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A stand-in for accord's legacy classifier, following what QEMU 10.1+
-/// destinations do: while the main channel or some of the expected multifd
-/// channels are missing, peek four bytes (`QEVM` is main, `0x11223344`
-/// multifd, whose id is then read from the 64-byte header); once they are
-/// all present and postcopy-preempt is on, the next connection is the
-/// preempt channel, named without reading (it sends nothing first).
-pub struct StandInClassifier {
-    /// Multifd channels the migration uses (0 when multifd is off).
-    pub multifd_channels: usize,
-    /// Whether postcopy-preempt is on.
-    pub preempt: bool,
-    /// How long to wait for bytes when peeking.
-    pub peek_timeout: Duration,
-    main_seen: bool,
-    multifd_seen: usize,
-}
-
-impl StandInClassifier {
-    /// A classifier for a migration with this channel set.
-    pub fn new(multifd_channels: usize, preempt: bool) -> Self {
-        StandInClassifier {
-            multifd_channels,
-            preempt,
-            peek_timeout: Duration::from_secs(5),
-            main_seen: false,
-            multifd_seen: 0,
-        }
-    }
-}
-
-impl Identify for StandInClassifier {
-    fn identify(&mut self, arrival: &mut Arrival<'_>) -> Channel {
-        let all_present = self.main_seen && self.multifd_seen >= self.multifd_channels;
-        if all_present && self.preempt {
-            return Channel::Preempt;
-        }
-        let head = match arrival.peek(4, self.peek_timeout) {
-            Ok(h) => h.to_vec(),
-            Err(e) => return Channel::Unknown(format!("peek failed: {e}")),
-        };
-        match be32_at(&head, 0) {
-            Some(QEVM_MAGIC) => {
-                self.main_seen = true;
-                Channel::Main
-            }
-            Some(MULTIFD_MAGIC) => {
-                self.multifd_seen += 1;
-                let id = arrival
-                    .peek(MULTIFD_INIT_LEN, self.peek_timeout)
-                    .ok()
-                    .and_then(parse_multifd_init)
-                    .map(|h| h.id);
-                Channel::Multifd { id }
-            }
-            Some(other) => Channel::Unknown(format!("first word {other:#010x}")),
-            None => Channel::Unknown(format!("only {} bytes before the timeout", head.len())),
-        }
-    }
 }
 
 #[cfg(test)]

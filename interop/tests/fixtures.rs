@@ -1,9 +1,16 @@
 //! Checks on the saved QEMU 10.0 captures in `interop/fixtures/` (see its
-//! README). These need no QEMU: they pin what the captures show, so that
-//! decoders written against them test against real bytes.
+//! README). These need no QEMU: they pin what the captures show (with the
+//! independent parsers of `interop::wire`), then run accord's classifier
+//! over the recorded connections in their arrival order (and, where the
+//! family peeks, in every order) and accord's return-path codec over the
+//! recorded return paths.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use accord_core::legacy::{Classifier, Decision, Family, LegacyConfig, Parsed, RpMessage};
+use accord_core::ErrorCode;
+use interop::scenario::{uuid_bytes, VM_UUID};
 
 use interop::wire::{
     be32_at, decode_return_path, parse_multifd_init, MULTIFD_INIT_LEN, MULTIFD_MAGIC,
@@ -66,7 +73,7 @@ fn check_main_start(main: &[u8]) {
 
 #[test]
 fn multifd_fixture() {
-    let main = read("multifd", "conn00-main-s2d-40k.bin");
+    let main = read("multifd", "conn00-main-s2d-full.bin");
     check_main_start(&main);
     assert_eq!(find_command(&main, 11, 0).len(), 1, "one SWITCHOVER_START");
     assert!(find_command(&main, 3, 16).is_empty(), "no POSTCOPY_ADVISE");
@@ -151,4 +158,161 @@ fn postcopy_preempt_fixture() {
     assert_eq!(pre[7] & 0x08, 0x08);
     assert!(read("postcopy-preempt", "conn01-preempt-d2s.bin").is_empty());
     assert_eq!(files("postcopy-preempt", "-s2d.bin").len(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// accord's classifier and return-path codec on the recorded connections
+
+/// The recorded connections of a scenario in arrival order: (tag from the
+/// file name, source-to-destination head).
+fn connections(scenario: &str) -> Vec<(String, Vec<u8>)> {
+    files(scenario, "-s2d.bin")
+        .into_iter()
+        .filter(|n| n.starts_with("conn"))
+        .map(|n| {
+            let tag = n["connNN-".len()..n.len() - "-s2d.bin".len()].to_string();
+            let head = read(scenario, &n);
+            (tag, head)
+        })
+        .collect()
+}
+
+fn config(scenario: &str, family: Family) -> LegacyConfig {
+    let mut c = LegacyConfig::new(family);
+    c.uuid = Some(uuid_bytes(VM_UUID).unwrap());
+    match scenario {
+        "multifd" => c.multifd_channels = 4,
+        _ => {
+            c.postcopy_ram = true;
+            c.postcopy_preempt = true;
+        }
+    }
+    c
+}
+
+/// Classify one recorded connection as a destination would: give the
+/// classifier exactly the bytes it asks for. Returns the decision and how
+/// many bytes it read.
+fn classify(c: &mut Classifier, head: &[u8]) -> (Decision, usize) {
+    let mut given = c.bytes_needed();
+    loop {
+        let d = c
+            .classify(&head[..given.min(head.len())])
+            .unwrap_or_else(|e| panic!("refused after {given} bytes: {e}"));
+        match d {
+            Decision::NeedMore(n) | Decision::MaybeSilent(n) => {
+                assert!(n > given && n <= head.len(), "asks {n} after {given}");
+                given = n;
+            }
+            d => return (d, given),
+        }
+    }
+}
+
+fn tag_of(d: Decision) -> String {
+    match d {
+        Decision::Main => "main".into(),
+        Decision::Multifd { id } => format!("multifd{id}"),
+        Decision::Preempt => "preempt".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// All orderings of `0..n`.
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for at in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(at, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_classifier_names_the_recorded_connections_in_their_arrival_order() {
+    for scenario in ["multifd", "postcopy-preempt"] {
+        let conns = connections(scenario);
+        assert_eq!(conns.len(), if scenario == "multifd" { 5 } else { 2 });
+        for family in [Family::Qemu7_2, Family::Qemu8_0To10_0, Family::Qemu10_1Plus] {
+            let mut c = Classifier::new(config(scenario, family)).unwrap();
+            for (tag, head) in &conns {
+                let (d, read) = classify(&mut c, head);
+                assert_eq!(&tag_of(d), tag, "{scenario} {family:?}");
+                match d {
+                    Decision::Preempt => assert_eq!(read, 0, "preempt is never read"),
+                    Decision::Multifd { .. } => assert_eq!(read, 64),
+                    // 7.2, and 8.0-10.0 with postcopy, take main by order.
+                    _ => assert!(read == 4 || read == 0, "{read}"),
+                }
+            }
+            assert!(c.is_complete(), "{scenario} {family:?}");
+        }
+    }
+}
+
+#[test]
+fn families_that_peek_name_the_real_channels_in_any_arrival_order() {
+    let conns = connections("multifd");
+    for family in [Family::Qemu8_0To10_0, Family::Qemu10_1Plus] {
+        for order in permutations(conns.len()) {
+            let mut c = Classifier::new(config("multifd", family)).unwrap();
+            for &i in &order {
+                let (d, _) = classify(&mut c, &conns[i].1);
+                assert_eq!(tag_of(d), conns[i].0, "{family:?} order {order:?}");
+            }
+            assert!(c.is_complete());
+        }
+    }
+    // 7.2 trusts arrival order: main first, the multifd channels in any order.
+    for order in permutations(conns.len() - 1) {
+        let mut c = Classifier::new(config("multifd", Family::Qemu7_2)).unwrap();
+        assert_eq!(classify(&mut c, &conns[0].1).0, Decision::Main);
+        for &i in &order {
+            let (d, _) = classify(&mut c, &conns[i + 1].1);
+            assert_eq!(tag_of(d), conns[i + 1].0);
+        }
+    }
+}
+
+#[test]
+fn the_recorded_multifd_headers_carry_the_vm_uuid() {
+    let conns = connections("multifd");
+    let mut cfg = config("multifd", Family::Qemu10_1Plus);
+    cfg.uuid = Some([0; 16]); // a destination started without -uuid
+    let mut c = Classifier::new(cfg).unwrap();
+    for (tag, head) in &conns {
+        let r = c.classify(&head[..64]);
+        if tag == "main" {
+            assert_eq!(r, Ok(Decision::Main));
+        } else {
+            assert_eq!(r.unwrap_err().code, ErrorCode::LegacyMultifdUuid, "{tag}");
+        }
+    }
+}
+
+#[test]
+fn the_recorded_return_paths_decode_and_re_encode_byte_for_byte() {
+    for scenario in ["multifd", "postcopy-preempt"] {
+        let full = read(scenario, "conn00-main-d2s-full.bin");
+        let mut off = 0;
+        let mut n = 0;
+        let mut buf = [0u8; 600];
+        while off < full.len() {
+            let (m, used) = match RpMessage::decode(&full[off..]) {
+                Ok(Parsed::Done(m, used)) => (m, used),
+                other => panic!("{scenario} at {off}: {other:?}"),
+            };
+            let k = m.encode(&mut buf).unwrap();
+            assert_eq!(&buf[..k], &full[off..off + used], "{scenario} message {n}");
+            off += used;
+            n += 1;
+        }
+        assert!(n >= 3);
+    }
 }

@@ -1,4 +1,21 @@
-//! Two real QEMU 10.x processes migrate through the recording relay.
+//! Two real QEMU 10.x processes migrate through the recording relay, whose
+//! identification hook is accord's legacy classifier
+//! ([`accord_core::legacy::Classifier`], rules of QEMU 10.1+).
+//!
+//! Each scenario checks, against ground truth taken independently from the
+//! captures after the run:
+//!
+//! - every connection was named correctly, in whatever order it arrived
+//!   (main by its `QEVM` magic, multifd by the id in its own 64-byte
+//!   header, preempt as the connection that arrived after the first PONG
+//!   and sent no magic), reading exactly the bytes the classifier asked for,
+//!   and none from the preempt channel;
+//! - the whole destination-to-source stream of the main channel decodes
+//!   with accord's `RpMessage::decode`, and re-encoding every message gives
+//!   back the captured bytes;
+//! - the source-to-destination main stream decodes (stream header and
+//!   every command reachable, through accord-inspect);
+//! - both sides report `completed`.
 //!
 //! Needs `qemu-system-x86_64` 10.x (`sudo bash scripts/install-qemu.sh`);
 //! without it these tests FAIL, they are never skipped. Captures go to
@@ -6,14 +23,20 @@
 //! `--nocapture` to see it). With `ACCORD_INTEROP_UPDATE_FIXTURES=1` the
 //! captures also replace `interop/fixtures/<scenario>/`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
-use interop::relay::Channel;
-use interop::scenario::{run, Outcome, Scenario};
+use accord_core::legacy::{
+    Command, Decision, Family, LegacyConfig, Parsed, RpMessage, StreamHeader,
+};
+use accord_inspect::{inspect, End, Item, StreamKind};
+use interop::legacy::{LegacyIdentify, Step};
+use interop::relay::{Channel, ConnRecord};
+use interop::scenario::{run, uuid_bytes, Outcome, Scenario, VM_UUID};
 use interop::wire::{
-    be32_at, decode_return_path, parse_multifd_init, summarize_return_path, StandInClassifier,
-    MULTIFD_MAGIC, MULTIFD_VERSION, QEVM_MAGIC, QEVM_VERSION,
+    be32_at, decode_return_path, parse_multifd_init, MULTIFD_MAGIC, MULTIFD_VERSION, QEVM_MAGIC,
+    QEVM_VERSION,
 };
 
 fn capture_dir(name: &str) -> PathBuf {
@@ -22,8 +45,15 @@ fn capture_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// How much of a long main stream the fixtures keep (enough for the whole
+/// postcopy PACKAGED blob).
+const FIXTURE_MAIN_BYTES: usize = 40 * 1024;
+/// A main stream up to this size is kept whole (the precopy one, ~75 KiB).
+const FIXTURE_MAIN_WHOLE: usize = 128 * 1024;
+
 /// With `ACCORD_INTEROP_UPDATE_FIXTURES=1`, copy the scenario's capture
-/// files (heads, whole return path, summary) into `interop/fixtures/`.
+/// files (heads, whole return path, the main stream whole when it is small
+/// or else its first 40 KiB, summary) into `interop/fixtures/`.
 fn maybe_update_fixtures(out: &Outcome) {
     if std::env::var_os("ACCORD_INTEROP_UPDATE_FIXTURES").is_none() {
         return;
@@ -37,8 +67,14 @@ fn maybe_update_fixtures(out: &Outcome) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix("-s2d-full.bin") {
-            // Capped at FIXTURE_MAIN_BYTES by `migrate`.
-            fs::copy(&path, dest.join(format!("{stem}-s2d-40k.bin"))).unwrap();
+            let b = fs::read(&path).unwrap();
+            let whole = b.len() as u64 == out.records[0].s2d.total;
+            if whole && b.len() <= FIXTURE_MAIN_WHOLE {
+                fs::write(dest.join(&name), &b).unwrap();
+            } else {
+                let n = b.len().min(FIXTURE_MAIN_BYTES);
+                fs::write(dest.join(format!("{stem}-s2d-40k.bin")), &b[..n]).unwrap();
+            }
         } else if name == "connections.txt" || name.ends_with(".bin") {
             fs::copy(&path, dest.join(&name)).unwrap();
         }
@@ -47,29 +83,102 @@ fn maybe_update_fixtures(out: &Outcome) {
     println!("fixtures updated in {}", dest.display());
 }
 
-/// How much of the main stream the fixtures keep (enough for the whole
-/// postcopy PACKAGED blob).
-const FIXTURE_MAIN_BYTES: usize = 40 * 1024;
-
-fn migrate(mut sc: Scenario) -> Outcome {
-    if std::env::var_os("ACCORD_INTEROP_UPDATE_FIXTURES").is_some() {
-        sc.full_main_s2d = FIXTURE_MAIN_BYTES;
+/// The classifier's configuration for a scenario: a QEMU 10.1+
+/// destination with the scenario's capabilities, plain sockets, and the
+/// uuid both QEMUs were given.
+fn legacy_config(sc: &Scenario) -> LegacyConfig {
+    LegacyConfig {
+        family: Family::Qemu10_1Plus,
+        multifd_channels: sc.multifd_channels as u8,
+        postcopy_ram: sc.capabilities.contains(&"postcopy-ram"),
+        postcopy_preempt: sc.preempt(),
+        preempt_pre_7_2: false,
+        peekable: true,
+        uuid: Some(uuid_bytes(sc.uuid.expect("scenarios set a uuid")).unwrap()),
     }
-    let hook = StandInClassifier::new(sc.multifd_channels, sc.preempt());
+}
+
+fn migrate(sc: &Scenario) -> (Outcome, Vec<Step>) {
+    let (hook, steps) = LegacyIdentify::new(legacy_config(sc)).expect("classifier config");
     let dir = capture_dir(sc.name);
-    let out = match run(&sc, Box::new(hook), &dir) {
+    let out = match run(sc, Box::new(hook), &dir) {
         Ok(o) => o,
         Err(e) => panic!("scenario {} failed: {e}", sc.name),
     };
     println!("{}", out.report());
     maybe_update_fixtures(&out);
-    out
+    let steps = steps.lock().unwrap().clone();
+    (out, steps)
 }
 
-/// Checks shared by both scenarios: connection count, the main channel's
-/// header, and a return path that parses and carries SWITCHOVER_ACK.
-fn common_checks(sc: &Scenario, out: &Outcome) {
-    let recs = &out.records;
+/// What a connection is, from its capture alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Truth {
+    Main,
+    Multifd(u8),
+    Preempt,
+    Unexplained(String),
+}
+
+/// Ground truth for every connection, derived from the captures with the
+/// independent parsers of `interop::wire` (not accord-core's).
+fn ground_truth(out: &Outcome) -> Vec<Truth> {
+    let vm_uuid = uuid_bytes(VM_UUID).unwrap();
+    let main = &out.records[0];
+    let rp = decode_return_path(main.d2s.full.as_deref().unwrap_or(&[]))
+        .unwrap_or_else(|e| panic!("return path (independent parser): {e}"));
+    let first_pong = rp
+        .iter()
+        .find(|m| m.kind == 2)
+        .and_then(|m| main.d2s.time_of(m.offset));
+    out.records
+        .iter()
+        .map(|r| match be32_at(&r.s2d.head, 0) {
+            Some(QEVM_MAGIC) => {
+                assert_eq!(be32_at(&r.s2d.head, 4), Some(QEVM_VERSION));
+                Truth::Main
+            }
+            Some(MULTIFD_MAGIC) => {
+                let h = parse_multifd_init(&r.s2d.head).expect("a 64-byte MultiFDInit_t");
+                assert_eq!(h.version, MULTIFD_VERSION);
+                assert_eq!(h.uuid, vm_uuid, "the multifd header carries -uuid");
+                Truth::Multifd(h.id)
+            }
+            _ => match first_pong {
+                Some(t) if r.arrived_after >= t => Truth::Preempt,
+                _ => Truth::Unexplained(format!(
+                    "#{} starts {:02x?}, arrived at {:?}, first PONG at {first_pong:?}",
+                    r.index,
+                    &r.s2d.head[..r.s2d.head.len().min(8)],
+                    r.arrived_after
+                )),
+            },
+        })
+        .collect()
+}
+
+fn named(c: &Option<Channel>) -> Truth {
+    match c {
+        Some(Channel::Main) => Truth::Main,
+        Some(Channel::Multifd { id: Some(id) }) => Truth::Multifd(*id),
+        Some(Channel::Preempt) => Truth::Preempt,
+        other => Truth::Unexplained(format!("{other:?}")),
+    }
+}
+
+fn tag(t: &Truth) -> String {
+    match t {
+        Truth::Main => "main".into(),
+        Truth::Multifd(id) => format!("multifd{id}"),
+        Truth::Preempt => "preempt".into(),
+        Truth::Unexplained(s) => format!("?({s})"),
+    }
+}
+
+/// The classifier named every connection as the captures say, peeking
+/// exactly what it asked for; returns the arrival order.
+fn check_identification(sc: &Scenario, out: &Outcome, steps: &[Step]) -> Vec<String> {
+    let recs: &[ConnRecord] = &out.records;
     assert_eq!(
         recs.len(),
         sc.expected_connections(),
@@ -77,117 +186,313 @@ fn common_checks(sc: &Scenario, out: &Outcome) {
         sc.name,
         out.summary
     );
-    for r in recs {
+    let truth = ground_truth(out);
+    for (r, t) in recs.iter().zip(&truth) {
         assert!(
             r.error.is_none(),
             "connection #{} failed: {:?}",
             r.index,
             r.error
         );
-    }
-    // The first connection is the main channel.
-    let main = &recs[0];
-    assert_eq!(main.channel, Some(Channel::Main), "{}", out.summary);
-    assert_eq!(be32_at(&main.s2d.head, 0), Some(QEVM_MAGIC));
-    assert_eq!(be32_at(&main.s2d.head, 4), Some(QEVM_VERSION));
-
-    // Every non-preempt channel opens with a magic; exactly one is main.
-    for r in recs {
-        if r.channel == Some(Channel::Preempt) {
-            continue;
-        }
-        let magic = be32_at(&r.s2d.head, 0);
-        assert!(
-            magic == Some(QEVM_MAGIC) || magic == Some(MULTIFD_MAGIC),
-            "connection #{} starts with {:02x?}",
+        assert_eq!(
+            &named(&r.channel),
+            t,
+            "connection #{}: the classifier said {:?}, the capture says {t:?}\n{}",
             r.index,
-            &r.s2d.head[..r.s2d.head.len().min(8)]
+            r.channel,
+            out.summary
         );
+        assert_eq!(
+            r.parks, 0,
+            "no connection is parked without x-preempt-pre-7-2"
+        );
+        let own: Vec<&Step> = steps.iter().filter(|s| s.index == r.index).collect();
+        assert!(!own.is_empty(), "#{} never reached the classifier", r.index);
+        let last = own.last().unwrap();
+        match t {
+            Truth::Main => {
+                assert_eq!(own[0].needed, 4, "main is told by its magic");
+                assert_eq!(last.answer, Ok(Decision::Main));
+                assert_eq!(r.peeked, 4, "main: 4 bytes peeked, no more");
+            }
+            Truth::Multifd(id) => {
+                assert_eq!(own[0].needed, 4);
+                assert_eq!(own[0].answer, Ok(Decision::NeedMore(64)));
+                assert_eq!(last.answer, Ok(Decision::Multifd { id: *id }));
+                assert_eq!(r.peeked, 64, "multifd: its 64-byte header, no more");
+            }
+            Truth::Preempt => {
+                assert_eq!(own.len(), 1);
+                assert_eq!(own[0].needed, 0, "preempt is decided from state alone");
+                assert_eq!(own[0].given, 0);
+                assert_eq!(last.answer, Ok(Decision::Preempt));
+                assert_eq!(r.peeked, 0, "not one byte read from the preempt channel");
+            }
+            Truth::Unexplained(s) => panic!("unexplained connection: {s}"),
+        }
     }
-    let mains = recs
-        .iter()
-        .filter(|r| be32_at(&r.s2d.head, 0) == Some(QEVM_MAGIC))
-        .count();
-    assert_eq!(mains, 1, "exactly one main channel");
+    let mut expected: Vec<Truth> = vec![Truth::Main];
+    expected.extend((0..sc.multifd_channels as u8).map(Truth::Multifd));
+    if sc.preempt() {
+        expected.push(Truth::Preempt);
+    }
+    let mut got = truth.clone();
+    let key = |t: &Truth| tag(t);
+    got.sort_by_key(key);
+    expected.sort_by_key(key);
+    assert_eq!(got, expected, "the channel set");
+    truth.iter().map(tag).collect()
+}
 
-    // The return path: only the main channel talks back, in valid
-    // messages, and the destination acked the switchover.
+/// The whole return path through accord's decoder, every message
+/// re-encoded and compared with the capture.
+fn check_return_path(out: &Outcome) -> Vec<RpMessage<'_>> {
+    let main = &out.records[0];
     let full = main.d2s.full.as_deref().unwrap_or(&[]);
-    assert_eq!(full.len() as u64, main.d2s.total, "whole return path kept");
-    let msgs = decode_return_path(full).unwrap_or_else(|e| panic!("return path: {e}"));
-    println!(
-        "{}: return path ({} bytes, {} messages): {}",
-        sc.name,
-        full.len(),
-        msgs.len(),
-        summarize_return_path(&msgs)
+    assert_eq!(
+        full.len() as u64,
+        main.d2s.total,
+        "the whole return path was kept"
     );
-    assert!(
-        msgs.iter().any(|m| m.kind == 7 && m.payload.is_empty()),
-        "no SWITCHOVER_ACK on the return path"
-    );
-    assert!(
-        msgs.iter().any(|m| m.kind == 2),
-        "no PONG on the return path"
-    );
-    for r in &recs[1..] {
+    let mut msgs = Vec::new();
+    let mut off = 0;
+    let mut buf = [0u8; 600];
+    while off < full.len() {
+        match RpMessage::decode(&full[off..]) {
+            Ok(Parsed::Done(m, n)) => {
+                let k = m
+                    .encode(&mut buf)
+                    .unwrap_or_else(|e| panic!("re-encoding {m:?}: {e}"));
+                assert_eq!(
+                    &buf[..k],
+                    &full[off..off + n],
+                    "message #{} at offset {off} does not re-encode to its bytes",
+                    msgs.len()
+                );
+                msgs.push(m);
+                off += n;
+            }
+            Ok(Parsed::Incomplete(k)) => {
+                panic!("the return path ends inside a message at {off}: {k} bytes missing")
+            }
+            Err(e) => panic!("accord refuses the return path at offset {off}: {e}"),
+        }
+    }
+    for r in &out.records[1..] {
         assert_eq!(
             r.d2s.total, 0,
             "destination sent bytes on non-main connection #{}",
             r.index
         );
     }
-    assert!(out.saw("completed"));
+    msgs
+}
+
+fn rp_counts(msgs: &[RpMessage<'_>]) -> String {
+    let mut c: BTreeMap<&str, usize> = BTreeMap::new();
+    for m in msgs {
+        *c.entry(m.rp_type().name()).or_default() += 1;
+    }
+    c.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn pongs(msgs: &[RpMessage<'_>]) -> Vec<u32> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            RpMessage::Pong(v) => Some(*v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The source's main stream: header by accord-core, then accord-inspect's
+/// walk, which decodes every command with accord-core. Returns the walk's
+/// commands, how it ended, whether the stream was kept whole, and how many
+/// whole RAM pages the walk went through.
+fn main_stream(out: &Outcome) -> (Vec<Item>, End, bool, u64) {
+    let main = &out.records[0];
+    let s2d = main.s2d.full.as_deref().expect("the main stream was kept");
+    assert!(matches!(StreamHeader::decode(s2d), Ok(Parsed::Done(_, 8))));
+    let whole = s2d.len() as u64 == main.s2d.total;
+    let r = inspect(s2d, Some(StreamKind::QemuMain));
+    if let End::Malformed {
+        offset,
+        error,
+        what,
+    } = &r.end
+    {
+        panic!("accord refuses the main stream at {offset}: {error} ({what})");
+    }
+    let cmds: Vec<Item> = r.of_kind("command").cloned().collect();
+    for c in &cmds {
+        let d = Command::decode(&s2d[c.offset..]).unwrap().done().unwrap();
+        assert_eq!(d.command_type().name(), c.name);
+    }
+    let pages = r
+        .of_kind("ram")
+        .filter(|i| i.name == "PAGE")
+        .map(|i| i.fields["count"].as_u64().unwrap())
+        .sum();
+    (cmds, r.end, whole, pages)
+}
+
+fn names_depths(cmds: &[Item]) -> Vec<(&str, usize)> {
+    cmds.iter().map(|c| (c.name.as_str(), c.depth)).collect()
+}
+
+fn ping_values(cmds: &[Item]) -> Vec<u32> {
+    cmds.iter()
+        .filter(|c| c.name == "PING")
+        .map(|c| c.fields["value"].as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn check_completed(out: &Outcome) {
+    for (side, info) in [
+        ("source", &out.source_info),
+        ("destination", &out.dest_info),
+    ] {
+        assert_eq!(
+            info.get("status").and_then(|s| s.as_str()),
+            Some("completed"),
+            "{side} query-migrate: {info}"
+        );
+    }
 }
 
 #[test]
 fn multifd_switchover_ack() {
     let sc = Scenario::multifd();
-    let out = migrate(sc.clone());
-    common_checks(&sc, &out);
-    let mut ids = Vec::new();
-    for r in &out.records[1..] {
-        let h = parse_multifd_init(&r.s2d.head).expect("64-byte multifd header");
-        assert_eq!(h.magic, MULTIFD_MAGIC);
-        assert_eq!(h.version, MULTIFD_VERSION);
-        assert_eq!(r.channel, Some(Channel::Multifd { id: Some(h.id) }));
-        ids.push(h.id);
-    }
-    ids.sort();
-    assert_eq!(ids, vec![0, 1, 2, 3], "multifd ids");
+    let (out, steps) = migrate(&sc);
+    let order = check_identification(&sc, &out, &steps);
+    assert_eq!(order[0], "main", "the source connects main first");
+
+    let msgs = check_return_path(&out);
+    assert_eq!(
+        msgs,
+        [
+            RpMessage::SwitchoverAck,
+            RpMessage::Pong(1),
+            RpMessage::Shut(0)
+        ],
+        "no device needs the ack: it comes with OPEN_RETURN_PATH, before PONG 1"
+    );
+
+    let (cmds, end, whole, _) = main_stream(&out);
+    assert_eq!(
+        names_depths(&cmds),
+        [
+            ("OPEN_RETURN_PATH", 0),
+            ("PING", 0),
+            ("SWITCHOVER_START", 0)
+        ]
+    );
+    assert_eq!(ping_values(&cmds), pongs(&msgs));
+    assert!(whole, "a precopy stream of the tiny guest is kept whole");
+    assert_eq!(
+        end,
+        End::Complete,
+        "every section of the main stream walked"
+    );
+    check_completed(&out);
+    println!(
+        "multifd: arrival order {}; return path {} bytes, {} messages ({}); main stream {} bytes, commands {:?}",
+        order.join(" "),
+        out.records[0].d2s.total,
+        msgs.len(),
+        rp_counts(&msgs),
+        out.records[0].s2d.total,
+        names_depths(&cmds)
+    );
 }
 
 #[test]
 fn postcopy_preempt_switchover_ack() {
     let sc = Scenario::postcopy_preempt();
-    let out = migrate(sc.clone());
-    common_checks(&sc, &out);
+    let (out, steps) = migrate(&sc);
     assert!(
         out.saw("postcopy-active"),
         "the migration never entered postcopy: {:?}",
         out.statuses
     );
-    let pre = &out.records[1];
-    assert_eq!(pre.channel, Some(Channel::Preempt));
+    let order = check_identification(&sc, &out, &steps);
+    assert_eq!(order, ["main", "preempt"]);
+
+    let msgs = check_return_path(&out);
+    assert_eq!(msgs[0], RpMessage::SwitchoverAck, "SWITCHOVER_ACK first");
+    assert_eq!(msgs.last(), Some(&RpMessage::Shut(0)), "SHUT(0) last");
+    let mut p = pongs(&msgs);
+    p.sort();
+    assert_eq!(p, [1, 2, 3, 4]);
+    assert!(msgs
+        .iter()
+        .any(|m| matches!(m, RpMessage::ReqPagesId { .. })));
+    assert!(msgs.iter().any(|m| matches!(m, RpMessage::ReqPages { .. })));
+    for m in &msgs {
+        if let RpMessage::ReqPagesId { len, .. } | RpMessage::ReqPages { len, .. } = m {
+            assert_eq!(*len, 4096, "one target page per request");
+        }
+    }
+
+    let (cmds, end, _, pages) = main_stream(&out);
+    let flat: Vec<(&str, usize)> = names_depths(&cmds)
+        .into_iter()
+        .filter(|(n, _)| *n != "POSTCOPY_RAM_DISCARD")
+        .collect();
     assert_eq!(
-        pre.peeked, 0,
-        "the preempt channel must be named without reading"
+        flat,
+        [
+            ("OPEN_RETURN_PATH", 0),
+            ("PING", 0),
+            ("POSTCOPY_ADVISE", 0),
+            ("SWITCHOVER_START", 0),
+            ("PING", 0),
+            ("PACKAGED", 0),
+            ("POSTCOPY_LISTEN", 1),
+            ("PING", 1),
+            ("POSTCOPY_RUN", 1),
+            ("PING", 0),
+        ]
     );
-    // The preempt channel is connected after the source has received the
-    // first PONG on the return path (QEMU 8.0+ sources).
-    let main = &out.records[0];
-    let msgs = decode_return_path(main.d2s.full.as_deref().unwrap_or(&[])).unwrap();
-    let pong = msgs.iter().find(|m| m.kind == 2).expect("a PONG");
-    let pong_at = main.d2s.time_of(pong.offset).expect("PONG time");
+    let advise = cmds.iter().find(|c| c.name == "POSTCOPY_ADVISE").unwrap();
+    assert_eq!(advise.fields["target_page_size"], 4096);
+    let mut pings = ping_values(&cmds);
+    pings.sort();
+    assert_eq!(pings, p, "every PING answered by its PONG");
     assert!(
-        pre.arrived_after >= pong_at,
-        "preempt connected at {:?}, before the first PONG passed at {:?}",
-        pre.arrived_after,
-        pong_at
+        matches!(end, End::Truncated { .. }),
+        "the kept prefix of a 128 MiB stream ends inside it: {end:?}"
     );
+    assert!(pages > 10, "whole RAM pages walked after PING 4: {pages}");
+
+    // The preempt channel connected after the first PONG had passed.
+    let main = &out.records[0];
+    let pre = &out.records[1];
+    let rp = decode_return_path(main.d2s.full.as_deref().unwrap()).unwrap();
+    let pong = rp.iter().find(|m| m.kind == 2).expect("a PONG");
+    let pong_at = main.d2s.time_of(pong.offset).expect("PONG time");
+    assert!(pre.arrived_after >= pong_at);
+    check_completed(&out);
     println!(
-        "postcopy-preempt: first PONG passed at {:.1}ms, preempt connected at {:.1}ms",
+        "postcopy-preempt: arrival order {}; first PONG passed at {:.1} ms, preempt connected at {:.1} ms; \
+         return path {} bytes, {} messages ({}); commands {:?}",
+        order.join(" "),
         pong_at.as_secs_f64() * 1e3,
-        pre.arrived_after.as_secs_f64() * 1e3
+        pre.arrived_after.as_secs_f64() * 1e3,
+        main.d2s.total,
+        msgs.len(),
+        rp_counts(&msgs),
+        flat
     );
+}
+
+#[test]
+fn uuid_text_round_trips() {
+    let u = uuid_bytes(VM_UUID).unwrap();
+    assert_eq!(u[0], 0xac);
+    assert_eq!(u[15], 0xde);
+    assert!(uuid_bytes("not-a-uuid").is_none());
 }

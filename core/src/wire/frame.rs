@@ -55,6 +55,7 @@ impl FrameType {
 
 /// A frame found at the start of a byte slice.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RawFrame<'a> {
     /// Its type.
     pub kind: FrameType,

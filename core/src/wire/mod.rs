@@ -5,6 +5,7 @@
 pub mod frame;
 pub mod msg;
 pub mod preamble;
+mod ser;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,26 @@ use crate::error::{Error, ErrorCode, Result};
 #[derive(Clone, Copy, Debug)]
 pub struct Reader<'a> {
     buf: &'a [u8],
+}
+
+// By hand, as lengths: the bytes themselves may be a whole frame.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Reader<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Reader {{ remaining: {=usize} }}", self.buf.len())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Writer<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Writer {{ written: {=usize}, capacity: {=usize} }}",
+            self.pos,
+            self.buf.len()
+        )
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -46,6 +67,92 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    // The hot paths below accept and refuse exactly what postcard does for
+    // the same type (tested against postcard in msg.rs), without building a
+    // postcard deserializer for every field. A failed read (`None`: the
+    // caller reports MalformedPayload) leaves the reader where it was, as
+    // `take` does. They answer `Option`, not `Result`: an `Error` is large,
+    // and on a microcontroller every temporary one costs stack.
+
+    /// An unsigned varint of a `bits`-wide type, with postcard's limits: at
+    /// most `ceil(bits / 7)` bytes, and the last of that many bytes may only
+    /// carry the bits that remain.
+    #[inline]
+    pub(crate) fn varint(&mut self, bits: u32) -> Option<u64> {
+        // One byte (below 0x80) is the common case and always valid: every
+        // type read here is at least 16 bits wide, so it is never the last
+        // of several bytes.
+        let (&b, rest) = self.buf.split_first()?;
+        if b < 0x80 {
+            self.buf = rest;
+            return Some(u64::from(b));
+        }
+        self.varint_long(bits)
+    }
+
+    // Out of line: rare, and inlined it enlarges its callers' stack frames.
+    #[inline(never)]
+    fn varint_long(&mut self, bits: u32) -> Option<u64> {
+        let max = bits.div_ceil(7);
+        let last = (1u8 << (bits % 7)) - 1;
+        let mut out = 0u64;
+        for (i, &b) in (0..max).zip(self.buf.iter()) {
+            out |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == max - 1 && b > last {
+                    return None;
+                }
+                self.buf = self.buf.get(i as usize + 1..).unwrap_or(&[]);
+                return Some(out);
+            }
+        }
+        None
+    }
+
+    /// A `bool`: `00` or `01`.
+    #[inline]
+    pub(crate) fn bool(&mut self) -> Option<bool> {
+        let (&b, rest) = self.buf.split_first()?;
+        let v = match b {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        self.buf = rest;
+        Some(v)
+    }
+
+    /// A `str`: varint byte length (a `usize`), then UTF-8 bytes.
+    ///
+    /// `text`, if given, is the rest of the payload from some earlier
+    /// position of this reader, already checked as UTF-8: the string is then
+    /// sliced from it (one check for a whole list instead of one per string,
+    /// the usual case being all ASCII). A slice that does not fall on
+    /// character boundaries is checked on its own, so the result is always
+    /// what postcard gives.
+    #[inline]
+    pub(crate) fn str(&mut self, text: Option<&'a str>) -> Option<&'a str> {
+        let mut r = *self;
+        let n = usize::try_from(r.varint(usize::BITS)?).ok()?;
+        let bytes = r.buf.get(..n)?;
+        let sliced = text.and_then(|t| {
+            let at = t.len().checked_sub(r.buf.len())?;
+            t.get(at..at.checked_add(n)?)
+        });
+        let s = match sliced {
+            Some(s) => s,
+            None => core::str::from_utf8(bytes).ok()?,
+        };
+        self.buf = r.buf.get(n..).unwrap_or(&[]);
+        Some(s)
+    }
+
+    /// The unread bytes as text, if they are all UTF-8 (see [`Reader::str`]).
+    #[inline]
+    pub(crate) fn rest_as_text(&self) -> Option<&'a str> {
+        core::str::from_utf8(self.buf).ok()
+    }
+
     /// Succeed only if every byte was used: trailing bytes are malformed.
     pub fn finish(self) -> Result<()> {
         if self.buf.is_empty() {
@@ -75,9 +182,7 @@ impl<'a> Writer<'a> {
             .buf
             .get_mut(self.pos..)
             .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        let used = postcard::to_slice(v, rest)
-            .map_err(|_| Error::new(ErrorCode::BufferTooSmall))?
-            .len();
+        let used = ser::to_slice(v, rest).map_err(|_| Error::new(ErrorCode::BufferTooSmall))?;
         self.pos = self
             .pos
             .checked_add(used)
@@ -86,9 +191,63 @@ impl<'a> Writer<'a> {
     }
 
     /// Encode a list length.
+    #[inline]
     pub fn len(&mut self, n: usize) -> Result<()> {
         let n = u32::try_from(n).map_err(|_| Error::new(ErrorCode::FrameTooLarge))?;
-        self.put(&n)
+        self.varint(n)
+    }
+
+    /// Append raw bytes.
+    fn bytes(&mut self, b: &[u8]) -> Result<()> {
+        let end = self
+            .pos
+            .checked_add(b.len())
+            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+        let dst = self
+            .buf
+            .get_mut(self.pos..end)
+            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+        // Not `copy_from_slice`: its length check is outlined at opt-level
+        // `z`, where LLVM no longer sees that the lengths are equal (see ser.rs).
+        for (d, s) in dst.iter_mut().zip(b) {
+            *d = *s;
+        }
+        self.pos = end;
+        Ok(())
+    }
+
+    // The hot paths below write exactly the bytes postcard writes for the
+    // same value (unsigned LEB128 varints, length-prefixed str, bool as one
+    // byte; tested against postcard in msg.rs), without building a postcard
+    // serializer for every field.
+
+    /// An unsigned integer (`u16`, `u32`, a `usize` length) as postcard's varint.
+    #[inline]
+    pub(crate) fn varint(&mut self, mut v: u32) -> Result<()> {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80)?;
+            v >>= 7;
+        }
+        self.byte(v as u8)
+    }
+
+    /// A `str`: varint byte length, then the bytes.
+    #[inline]
+    pub(crate) fn str(&mut self, s: &str) -> Result<()> {
+        self.len(s.len())?;
+        self.bytes(s.as_bytes())
+    }
+
+    /// A `bool` or `u8`: one byte.
+    #[inline]
+    pub(crate) fn byte(&mut self, b: u8) -> Result<()> {
+        let slot = self
+            .buf
+            .get_mut(self.pos)
+            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+        *slot = b;
+        self.pos += 1;
+        Ok(())
     }
 
     /// Bytes written so far.

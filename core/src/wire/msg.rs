@@ -14,6 +14,7 @@ use crate::{CapabilityId, Name};
 
 /// One device as the source lists it in Hello.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DeviceOffer<'a> {
     /// The idstr (QEMU's section name), at most `MAX_NAME_LEN` bytes.
     pub name: &'a str,
@@ -25,6 +26,7 @@ pub struct DeviceOffer<'a> {
 
 /// A list read lazily from a payload: its length and a reader at its first element.
 #[derive(Copy, Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct List<'a> {
     len: usize,
     reader: Reader<'a>,
@@ -46,6 +48,15 @@ impl<'a> List<'a> {
     pub fn iter<T: Deserialize<'a>>(&self) -> impl Iterator<Item = Result<T>> + 'a {
         let mut r = self.reader;
         (0..self.len).map(move |_| r.take::<T>())
+    }
+
+    /// Walk a Hello's device list: the same results as
+    /// `iter::<DeviceOffer>()`, but the names were checked as UTF-8 once when
+    /// the payload was decoded, so they are only sliced here.
+    pub fn devices(&self) -> impl Iterator<Item = Result<DeviceOffer<'a>>> + 'a {
+        let mut r = self.reader;
+        let text = if self.len > 0 { r.rest_as_text() } else { None };
+        (0..self.len).map(move |_| read_device(&mut r, text).ok_or(malformed()))
     }
 
     /// Element `i`, walking from the start (bounded by the list length).
@@ -75,11 +86,46 @@ fn read_offer(r: &mut Reader<'_>) -> Result<Offer> {
 
 fn write_offer(w: &mut Writer<'_>, offer: &Offer) -> Result<()> {
     w.len(offer.entries().len())?;
-    offer.entries().iter().try_for_each(|e| w.put(e))
+    offer.entries().iter().try_for_each(|e| write_cap(w, e))
+}
+
+/// A [`CapOffer`], byte for byte as postcard writes it.
+#[inline]
+fn write_cap(w: &mut Writer<'_>, e: &CapOffer) -> Result<()> {
+    w.varint(e.id.0.into())?;
+    w.byte(e.required.into())?;
+    w.varint(e.param.into())
+}
+
+/// A [`DeviceOffer`], accepting and refusing what postcard does. A failed
+/// read leaves the reader where it was.
+///
+/// `text`: see [`Reader::str`].
+#[inline]
+fn read_device<'a>(r: &mut Reader<'a>, text: Option<&'a str>) -> Option<DeviceOffer<'a>> {
+    let mut t = *r;
+    let name = t.str(text)?;
+    let instance = u32::try_from(t.varint(u32::BITS)?).ok()?;
+    let wants_ack = t.bool()?;
+    *r = t;
+    Some(DeviceOffer {
+        name,
+        instance,
+        wants_ack,
+    })
+}
+
+/// A [`DeviceOffer`], byte for byte as postcard writes it.
+#[inline]
+fn write_device(w: &mut Writer<'_>, d: &DeviceOffer<'_>) -> Result<()> {
+    w.str(d.name)?;
+    w.varint(d.instance)?;
+    w.byte(d.wants_ack.into())
 }
 
 /// Hello: the source's capability offer and device list.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Hello<'a> {
     /// The source's offer.
     pub offer: Offer,
@@ -93,20 +139,29 @@ impl<'a> Hello<'a> {
     pub fn decode(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
         let offer = read_offer(&mut r)?;
-        let devices = read_list::<DeviceOffer<'a>>(&mut r, MAX_DEVICES)?;
-        r.finish()?;
-        for d in devices.iter::<DeviceOffer<'a>>() {
-            let d = d?;
-            if d.name.is_empty() || d.name.len() > MAX_NAME_LEN {
-                return Err(Error::with(
-                    ErrorCode::InvalidArgument,
-                    Detail::Value {
-                        expected: MAX_NAME_LEN as u32,
-                        got: d.name.len() as u32,
-                    },
-                ));
+        // One walk both checks that every device decodes and its name length;
+        // a bad name is reported after the trailing-bytes check, as before.
+        let len = r.len(MAX_DEVICES)?;
+        let start = r;
+        let text = if len > 0 { r.rest_as_text() } else { None };
+        let mut bad_name = None;
+        for _ in 0..len {
+            let d = read_device(&mut r, text).ok_or(malformed())?;
+            if bad_name.is_none() && (d.name.is_empty() || d.name.len() > MAX_NAME_LEN) {
+                bad_name = Some(d.name.len());
             }
         }
+        r.finish()?;
+        if let Some(got) = bad_name {
+            return Err(Error::with(
+                ErrorCode::InvalidArgument,
+                Detail::Value {
+                    expected: MAX_NAME_LEN as u32,
+                    got: got as u32,
+                },
+            ));
+        }
+        let devices = List { len, reader: start };
         Ok(Hello { offer, devices })
     }
 
@@ -120,7 +175,7 @@ impl<'a> Hello<'a> {
         write_offer(&mut w, offer)?;
         w.len(devices.len())?;
         for d in devices {
-            w.put(&d)?;
+            write_device(&mut w, &d)?;
         }
         Ok(w.position())
     }
@@ -129,6 +184,7 @@ impl<'a> Hello<'a> {
 /// Welcome: the agreement, with the destination's own offer so the source can
 /// recompute it, and one verdict per source device (true = participates).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Welcome<'a> {
     /// The chosen protocol version.
     pub version: u8,
@@ -170,13 +226,16 @@ impl<'a> Welcome<'a> {
         verdicts: impl ExactSizeIterator<Item = bool>,
     ) -> Result<usize> {
         let mut w = Writer::new(out);
-        w.put(&version)?;
+        w.byte(version)?;
         write_offer(&mut w, offer)?;
         w.len(agreed.entries().len())?;
-        agreed.entries().iter().try_for_each(|e| w.put(e))?;
+        agreed.entries().iter().try_for_each(|e| {
+            w.varint(e.id.0.into())?;
+            w.varint(e.param.into())
+        })?;
         w.len(verdicts.len())?;
         for v in verdicts {
-            w.put(&v)?;
+            w.byte(v.into())?;
         }
         Ok(w.position())
     }
@@ -399,4 +458,271 @@ pub fn encode_value<T: Serialize>(out: &mut [u8], v: &T) -> Result<usize> {
     let mut w = Writer::new(out);
     w.put(v)?;
     Ok(w.position())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::CapOffer;
+
+    fn postcard<T: Serialize>(v: &T) -> heapless::Vec<u8, 128> {
+        let mut buf = [0u8; 128];
+        let used = postcard::to_slice(v, &mut buf).unwrap();
+        heapless::Vec::from_slice(used).unwrap()
+    }
+
+    /// The hand-written writers produce exactly postcard's bytes.
+    #[test]
+    fn fast_writers_equal_postcard() {
+        let names = ["a", "0000:00:1f.2/vfio-pci-07", "ä€𝄞", &"x".repeat(64)];
+        let numbers = [
+            0u32,
+            1,
+            127,
+            128,
+            300,
+            16383,
+            16384,
+            65535,
+            1 << 21,
+            u32::MAX,
+        ];
+        for name in names {
+            for &instance in &numbers {
+                for wants_ack in [false, true] {
+                    let d = DeviceOffer {
+                        name,
+                        instance,
+                        wants_ack,
+                    };
+                    let mut buf = [0u8; 128];
+                    let mut w = Writer::new(&mut buf);
+                    write_device(&mut w, &d).unwrap();
+                    let n = w.position();
+                    assert_eq!(&buf[..n], &postcard(&d)[..], "{d:?}");
+                }
+            }
+        }
+        for &v in &numbers {
+            let (id, param) = (v as u16, (v >> 16) as u16);
+            let c = CapOffer {
+                id: CapabilityId(id),
+                required: v % 2 == 0,
+                param,
+            };
+            let mut buf = [0u8; 16];
+            let mut w = Writer::new(&mut buf);
+            write_cap(&mut w, &c).unwrap();
+            let n = w.position();
+            assert_eq!(&buf[..n], &postcard(&c)[..]);
+            let mut w = Writer::new(&mut buf);
+            w.len(v as usize).unwrap();
+            let n = w.position();
+            assert_eq!(&buf[..n], &postcard(&v)[..]);
+        }
+        // The fast reader decodes what it wrote, like postcard.
+        let d = DeviceOffer {
+            name: "0000:00:1f.2/vfio-pci-07",
+            instance: 300,
+            wants_ack: true,
+        };
+        let bytes = postcard(&d);
+        let mut r = Reader::new(&bytes);
+        assert_eq!(read_device(&mut r, None).unwrap(), d);
+        r.finish().unwrap();
+        // A full buffer is BufferTooSmall, as with postcard.
+        let mut buf = [0u8; 4];
+        let mut w = Writer::new(&mut buf);
+        let e = w.str("hello").unwrap_err();
+        assert_eq!(e.code, ErrorCode::BufferTooSmall);
+    }
+
+    /// A walk over a list whose names are sliced from one UTF-8 check of the
+    /// whole list gives postcard's devices, also when bytes outside the names
+    /// are non-ASCII (a 3-byte varint `c3 81 01` reads as "Á\x01").
+    #[test]
+    fn list_walk_slices_names_like_postcard() {
+        let devices = [
+            ("ram", 0u32, false),
+            (
+                "0000:00:1f.2/vfio-pci-07",
+                0x43 | (1 << 7) | (1 << 14),
+                true,
+            ),
+            ("ä€𝄞", 7, true),
+            ("x", 300, false),
+        ];
+        for skip in 0..devices.len() {
+            let mut buf = [0u8; 256];
+            let mut w = Writer::new(&mut buf);
+            for &(name, instance, wants_ack) in &devices[skip..] {
+                let d = DeviceOffer {
+                    name,
+                    instance,
+                    wants_ack,
+                };
+                write_device(&mut w, &d).unwrap();
+            }
+            let n = w.position();
+            let bytes = &buf[..n];
+            let list = List {
+                len: devices.len() - skip,
+                reader: Reader::new(bytes),
+            };
+            let fast: heapless::Vec<_, 8> = list.devices().collect();
+            let slow: heapless::Vec<_, 8> = list.iter::<DeviceOffer<'_>>().collect();
+            assert_eq!(fast, slow);
+            assert!(fast.iter().all(|d| d.is_ok()));
+        }
+    }
+
+    /// The fast readers accept and refuse exactly what postcard does, on
+    /// every prefix of valid devices and on every 1- and 2-byte mutation.
+    #[test]
+    fn fast_readers_equal_postcard() {
+        fn same(bytes: &[u8]) {
+            let mut fast = Reader::new(bytes);
+            let mut slow = Reader::new(bytes);
+            let a = read_device(&mut fast, None).ok_or(malformed());
+            let b = slow.take::<DeviceOffer<'_>>();
+            assert_eq!(a, b, "{bytes:02x?}");
+            assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
+            // The same, slicing names from the payload checked as a whole.
+            let mut fast = Reader::new(bytes);
+            let text = fast.rest_as_text();
+            assert_eq!(
+                read_device(&mut fast, text).ok_or(malformed()),
+                b,
+                "{bytes:02x?}"
+            );
+            assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
+            let mut fast = Reader::new(bytes);
+            let mut slow = Reader::new(bytes);
+            let a = fast.varint(u16::BITS).map(|v| v as u16).ok_or(malformed());
+            let b = slow.take::<u16>();
+            assert_eq!(a, b, "{bytes:02x?}");
+            assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
+            let mut fast = Reader::new(bytes);
+            let mut slow = Reader::new(bytes);
+            let a = fast.varint(u32::BITS).map(|v| v as u32).ok_or(malformed());
+            let b = slow.take::<u32>();
+            assert_eq!(a, b, "{bytes:02x?}");
+            assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
+        }
+        let mut seeds: heapless::Vec<heapless::Vec<u8, 128>, 16> = heapless::Vec::new();
+        for (name, instance) in [("a", 0u32), ("ä€", 127), ("vfio", u32::MAX), ("x", 1 << 28)] {
+            let d = DeviceOffer {
+                name,
+                instance,
+                wants_ack: true,
+            };
+            seeds.push(postcard(&d)).unwrap();
+        }
+        // Overlong and over-wide varints, non-UTF-8 names, bad bools.
+        for raw in [
+            &[0x01, b'a', 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00][..],
+            &[0x01, b'a', 0xff, 0xff, 0xff, 0xff, 0x10, 0x00],
+            &[0x01, b'a', 0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+            &[0x80, 0x00, 0x00, 0x00],
+            &[0x81, 0x00, b'a', 0x00, 0x01],
+            &[0x01, 0xc3, 0x00, 0x01],
+            &[0x01, b'a', 0x00, 0x02],
+            &[0xff, 0xff, 0x03],
+            &[0xff, 0xff, 0x04],
+        ] {
+            seeds.push(heapless::Vec::from_slice(raw).unwrap()).unwrap();
+        }
+        for seed in &seeds {
+            for n in 0..=seed.len() {
+                same(&seed[..n]);
+            }
+            let mut m = seed.clone();
+            for i in 0..m.len() {
+                for v in [0x00, 0x01, 0x02, 0x7f, 0x80, 0xc3, 0xff] {
+                    let old = m[i];
+                    m[i] = v;
+                    same(&m);
+                    for j in i + 1..m.len() {
+                        let o2 = m[j];
+                        m[j] = 0x80;
+                        same(&m);
+                        m[j] = o2;
+                    }
+                    m[i] = old;
+                }
+            }
+        }
+    }
+
+    fn every_detail() -> [Detail; 9] {
+        [
+            Detail::None,
+            Detail::Capability(CapabilityId(0x8001)),
+            Detail::Dependency {
+                capability: CapabilityId::SWITCHOVER_ACK,
+                needs: CapabilityId::RETURN_PATH,
+            },
+            Detail::Device(DeviceName {
+                name: crate::name("0000:00:02.0/vfio-nic").unwrap(),
+                instance: 300,
+            }),
+            Detail::Versions {
+                source: VersionRange::new(1, 2),
+                destination: VersionRange::new(3, 254),
+            },
+            Detail::Channel {
+                role: Role::Preempt,
+                index: 0,
+            },
+            Detail::MissingChannels {
+                role: Role::DeviceState,
+                index: 200,
+                missing: 3,
+            },
+            Detail::Frame(0x42),
+            Detail::Value {
+                expected: 1,
+                got: u32::MAX,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_failure_detail_round_trips_and_short_or_long_payloads_are_refused() {
+        for (tag, detail) in every_detail().into_iter().enumerate() {
+            let err = Error::with(ErrorCode::ChannelsTimeout, detail);
+            let mut buf = [0u8; 128];
+            let n = encode_failure(&mut buf, &err).unwrap();
+            // code 503 (varint f7 03), then the variant number (§5.4).
+            assert_eq!(buf[..3], [0xf7, 0x03, tag as u8]);
+            assert_eq!(decode_failure(&buf[..n]).unwrap(), err);
+            for short in 0..n {
+                assert!(decode_failure(&buf[..short]).is_err());
+                let mut scratch = [0u8; 128];
+                assert!(encode_failure(&mut scratch[..short], &err).is_err());
+            }
+            buf[n] = 0;
+            assert_eq!(
+                decode_failure(&buf[..n + 1]).unwrap_err().code,
+                ErrorCode::MalformedPayload
+            );
+        }
+    }
+
+    #[test]
+    fn failure_with_unknown_variant_or_code() {
+        assert_eq!(
+            decode_failure(&[0xca, 0x01, 0x09]).unwrap_err().code,
+            ErrorCode::MalformedPayload
+        );
+        let e = decode_failure(&[0xff, 0x7f, 0x00]).unwrap();
+        assert_eq!(e.code, ErrorCode::UnknownPeerError);
+        assert_eq!(
+            e.detail,
+            Detail::Value {
+                expected: 0,
+                got: 0x3fff
+            }
+        );
+    }
 }

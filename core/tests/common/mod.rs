@@ -110,3 +110,209 @@ pub fn open_channels(s: &Source, d: &mut Destination, now: Instant) {
 pub fn verdicts(s: &Source, d: &Destination) -> (Option<Error>, Option<Error>) {
     (s.error().cloned(), d.error().cloned())
 }
+
+// ---------------------------------------------------------------------------
+// Helpers for the per-state tests: crafted frames, parsed transmissions,
+// channel names and error details.
+
+use accord_core::version::SUPPORTED;
+use accord_core::wire::frame::{self, FrameType};
+use accord_core::wire::msg::{
+    self, ChannelsReady, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
+};
+
+/// A nonce that is not the session's.
+pub const OTHER_NONCE: [u8; 16] = *b"some-other-nonce";
+
+/// One millisecond before `t`.
+pub fn before(t: Instant) -> Instant {
+    Instant(t.0 - 1)
+}
+
+/// A source with a full configuration (for non-default timeouts or policies).
+pub fn source_cfg(cfg: SourceConfig, devices: &[(&str, bool)]) -> Source {
+    let mut s = Source::new(cfg, NONCE).unwrap();
+    for (i, &(name, wants)) in devices.iter().enumerate() {
+        s.add_device(name, i as u32, wants).unwrap();
+    }
+    s
+}
+
+/// The 28 bytes of a main-channel preamble carrying `nonce` (what either side
+/// sends first on the main channel).
+pub fn main_preamble(nonce: [u8; 16]) -> Vec<u8> {
+    Preamble::main(SUPPORTED, nonce).to_bytes().to_vec()
+}
+
+/// A frame of `kind` whose payload `body` writes.
+pub fn frame_with(kind: FrameType, body: impl FnOnce(&mut [u8]) -> Result<usize>) -> Vec<u8> {
+    let mut buf = vec![0u8; MAX_FRAME];
+    let n = frame::write(&mut buf, kind, body).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// A frame of `kind` with exactly `payload`.
+pub fn raw_frame(kind: FrameType, payload: &[u8]) -> Vec<u8> {
+    frame_with(kind, |out| {
+        out[..payload.len()].copy_from_slice(payload);
+        Ok(payload.len())
+    })
+}
+
+pub fn ack_frame(epoch: u32) -> Vec<u8> {
+    frame_with(FrameType::SwitchoverAck, |o| {
+        msg::encode_value(o, &SwitchoverAck { epoch })
+    })
+}
+
+pub fn revoke_frame(epoch: u32, device: u16) -> Vec<u8> {
+    frame_with(FrameType::SwitchoverRevoke, |o| {
+        msg::encode_value(o, &SwitchoverRevoke { epoch, device })
+    })
+}
+
+pub fn start_frame(epoch: u32, waived: bool) -> Vec<u8> {
+    frame_with(FrameType::SwitchoverStart, |o| {
+        msg::encode_value(o, &SwitchoverStart { epoch, waived })
+    })
+}
+
+pub fn channels_ready_frame(set: ChannelsReady) -> Vec<u8> {
+    frame_with(FrameType::ChannelsReady, |o| msg::encode_value(o, &set))
+}
+
+/// A Reject or Abort frame carrying `err`.
+pub fn failure_frame(kind: FrameType, err: &Error) -> Vec<u8> {
+    frame_with(kind, |o| msg::encode_failure(o, err))
+}
+
+/// A transmission taken apart: the preamble if it starts with one, then its frames.
+#[derive(Debug)]
+pub struct Tx {
+    pub preamble: Option<Preamble>,
+    pub frames: Vec<(FrameType, Vec<u8>)>,
+}
+
+impl Tx {
+    pub fn kinds(&self) -> Vec<FrameType> {
+        self.frames.iter().map(|f| f.0).collect()
+    }
+
+    /// The payload of the only frame of `kind`.
+    pub fn payload(&self, kind: FrameType) -> &[u8] {
+        let mut it = self.frames.iter().filter(|f| f.0 == kind);
+        let f = it
+            .next()
+            .unwrap_or_else(|| panic!("no {kind:?} in {self:?}"));
+        assert!(it.next().is_none(), "more than one {kind:?} in {self:?}");
+        &f.1
+    }
+}
+
+/// Take a transmission apart with the real codecs. Every byte must belong to
+/// a whole frame.
+pub fn parse_tx(bytes: &[u8]) -> Tx {
+    let mut rest = bytes;
+    let mut preamble = None;
+    if rest.starts_with(b"ACRD") {
+        preamble = Some(Preamble::decode(rest).unwrap().unwrap());
+        rest = &rest[accord_core::wire::preamble::LEN..];
+    }
+    let mut frames = Vec::new();
+    while !rest.is_empty() {
+        let f = frame::split(rest)
+            .unwrap()
+            .expect("transmission ends inside a frame");
+        frames.push((f.kind, f.payload.to_vec()));
+        rest = &rest[f.len..];
+    }
+    Tx { preamble, frames }
+}
+
+/// The error carried by a transmission that is exactly one Abort frame.
+pub fn only_abort(bytes: &[u8]) -> Error {
+    let tx = parse_tx(bytes);
+    assert_eq!(tx.preamble, None, "unexpected preamble in {tx:?}");
+    assert_eq!(tx.kinds(), [FrameType::Abort], "{tx:?}");
+    msg::decode_failure(&tx.frames[0].1).unwrap()
+}
+
+/// Decode a Reject or Abort payload.
+pub fn failure(payload: &[u8]) -> Error {
+    msg::decode_failure(payload).unwrap()
+}
+
+/// Detail naming a device.
+pub fn dev(name: &str, instance: u32) -> Detail {
+    Detail::Device(DeviceName {
+        name: accord_core::name(name).unwrap(),
+        instance,
+    })
+}
+
+/// Detail naming a channel.
+pub fn chan(role: Role, index: u16) -> Detail {
+    Detail::Channel { role, index }
+}
+
+pub fn multifd(index: u16) -> ChannelId {
+    ChannelId {
+        role: Role::Multifd,
+        index,
+    }
+}
+
+pub fn preempt() -> ChannelId {
+    ChannelId {
+        role: Role::Preempt,
+        index: 0,
+    }
+}
+
+pub fn device_state(index: u16) -> ChannelId {
+    ChannelId {
+        role: Role::DeviceState,
+        index,
+    }
+}
+
+/// A secondary-channel preamble built by hand (for strangers and bad totals).
+pub fn channel_preamble(id: ChannelId, total: u16, nonce: [u8; 16]) -> Preamble {
+    Preamble {
+        versions: SUPPORTED,
+        role: id.role,
+        flags: 0,
+        index: id.index,
+        total,
+        nonce,
+    }
+}
+
+/// A preamble as the destination reads it off the wire.
+pub fn over_the_wire(p: &Preamble) -> Preamble {
+    Preamble::decode(&p.to_bytes()).unwrap().unwrap()
+}
+
+/// Feed `bytes` to `s` in the given pieces the way a caller with a receive
+/// buffer does: unconsumed bytes stay and are presented again with the next piece.
+pub fn feed_source(s: &mut Source, now: Instant, pieces: &[&[u8]]) -> Vec<u8> {
+    let mut pending = Vec::new();
+    for piece in pieces {
+        pending.extend_from_slice(piece);
+        let n = s.handle_input(now, &pending).unwrap();
+        pending.drain(..n);
+    }
+    pending
+}
+
+/// Same as [`feed_source`] for a destination.
+pub fn feed_destination(d: &mut Destination, now: Instant, pieces: &[&[u8]]) -> Vec<u8> {
+    let mut pending = Vec::new();
+    for piece in pieces {
+        pending.extend_from_slice(piece);
+        let n = d.handle_input(now, &pending).unwrap();
+        pending.drain(..n);
+    }
+    pending
+}
