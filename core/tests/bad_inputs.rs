@@ -1020,3 +1020,261 @@ fn s16_second_switchover_start() {
     let st = destination_after(&mut d);
     check("S16", e.as_ref(), st);
 }
+
+// ---------------------------------------------------------------------------
+// QEMU's legacy formats (docs/LEGACY.md): pure decoders and the classifier.
+// ---------------------------------------------------------------------------
+
+use accord_core::legacy::{
+    Classifier, Command, Decision, Family, LegacyConfig, MultifdInit, Parsed, RpMessage,
+    StreamHeader,
+};
+
+/// A pure decoder's outcome: it holds no state, so "afterwards" is what it returned.
+fn decoded<T: std::fmt::Debug>(r: Result<Parsed<T>>) -> (Option<Error>, String) {
+    match r {
+        Ok(p) => (None, format!("decoder returns {p:?}")),
+        Err(e) => (
+            Some(e),
+            "decoder returns the error; nothing consumed".into(),
+        ),
+    }
+}
+
+fn multifd_header(version: u32, uuid: [u8; 16], id: u8) -> Vec<u8> {
+    let mut b = vec![0u8; 64];
+    MultifdInit { uuid, id }.encode(&mut b).unwrap();
+    b[4..8].copy_from_slice(&version.to_be_bytes());
+    b
+}
+
+const VM_UUID: [u8; 16] = *b"vm-uuid-16-bytes";
+
+/// A 10.1+ classifier with 4 multifd channels, the uuid checked.
+fn classifier() -> Classifier {
+    Classifier::new(LegacyConfig {
+        multifd_channels: 4,
+        uuid: Some(VM_UUID),
+        ..LegacyConfig::new(Family::Qemu10_1Plus)
+    })
+    .unwrap()
+}
+
+const QEVM: [u8; 8] = [0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3];
+
+/// Offer a connection's first bytes to the classifier; an error must record nothing.
+fn classified(c: &mut Classifier, peeked: &[u8]) -> (Option<Error>, String) {
+    let before = *c;
+    match c.classify(peeked) {
+        Ok(d) => (None, format!("classifier: {d:?}")),
+        Err(e) => {
+            assert_eq!(*c, before, "an error records nothing");
+            (Some(e), "classifier unchanged (connection refused)".into())
+        }
+    }
+}
+
+#[test]
+fn l01_stream_header_with_the_accord_magic() {
+    let (e, st) = decoded(StreamHeader::decode(&[0x41, 0x43, 0x52, 0x44, 0, 0, 0, 3]));
+    check("L01", e.as_ref(), st);
+}
+
+#[test]
+fn l02_stream_version_2() {
+    let (e, st) = decoded(StreamHeader::decode(&[0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 2]));
+    check("L02", e.as_ref(), st);
+}
+
+#[test]
+fn l03_section_byte_not_a_command() {
+    let (e, st) = decoded(Command::decode(&[0x07, 0x00, 0x01, 0x00, 0x00]));
+    check("L03", e.as_ref(), st);
+}
+
+#[test]
+fn l04_command_type_0() {
+    let (e, st) = decoded(Command::decode(&[0x08, 0x00, 0x00, 0x00, 0x00]));
+    check("L04", e.as_ref(), st);
+}
+
+#[test]
+fn l05_command_type_12() {
+    let (e, st) = decoded(Command::decode(&[0x08, 0x00, 0x0c, 0x00, 0x00]));
+    check("L05", e.as_ref(), st);
+}
+
+#[test]
+fn l06_ping_with_length_2() {
+    let (e, st) = decoded(Command::decode(&[0x08, 0x00, 0x02, 0x00, 0x02, 0xab, 0xcd]));
+    check("L06", e.as_ref(), st);
+}
+
+#[test]
+fn l07_open_return_path_with_a_payload_byte() {
+    let (e, st) = decoded(Command::decode(&[0x08, 0x00, 0x01, 0x00, 0x01, 0x00]));
+    check("L07", e.as_ref(), st);
+}
+
+#[test]
+fn l08_packaged_above_16_mib() {
+    let (e, st) = decoded(Command::decode(&[
+        0x08, 0x00, 0x07, 0x00, 0x04, 0x01, 0x00, 0x00, 0x01,
+    ]));
+    check("L08", e.as_ref(), st);
+}
+
+#[test]
+fn l09_recv_bitmap_idlen_disagrees_with_the_length() {
+    // len 4: idlen 5, but only 3 idstr bytes.
+    let (e, st) = decoded(Command::decode(&[
+        0x08, 0x00, 0x0a, 0x00, 0x04, 0x05, b'r', b'a', b'm',
+    ]));
+    check("L09", e.as_ref(), st);
+}
+
+#[test]
+fn l10_postcopy_ram_discard_shorter_than_20_bytes() {
+    let (e, st) = decoded(Command::decode(&[
+        0x08, 0x00, 0x06, 0x00, 0x03, 0x00, 0x00, 0x00,
+    ]));
+    check("L10", e.as_ref(), st);
+}
+
+#[test]
+fn l11_return_path_pong_with_length_2() {
+    let (e, st) = decoded(RpMessage::decode(&[0x00, 0x02, 0x00, 0x02, 0x00, 0x01]));
+    check("L11", e.as_ref(), st);
+}
+
+#[test]
+fn l12_return_path_switchover_ack_with_a_payload() {
+    let (e, st) = decoded(RpMessage::decode(&[0x00, 0x07, 0x00, 0x04, 0, 0, 0, 1]));
+    check("L12", e.as_ref(), st);
+}
+
+#[test]
+fn l13_return_path_type_8() {
+    let (e, st) = decoded(RpMessage::decode(&[0x00, 0x08, 0x00, 0x00]));
+    check("L13", e.as_ref(), st);
+}
+
+#[test]
+fn l14_return_path_type_0() {
+    let (e, st) = decoded(RpMessage::decode(&[0x00, 0x00, 0x00, 0x00]));
+    check("L14", e.as_ref(), st);
+}
+
+#[test]
+fn l15_return_path_payload_of_513_bytes() {
+    let (e, st) = decoded(RpMessage::decode(&[0x00, 0x03, 0x02, 0x01]));
+    check("L15", e.as_ref(), st);
+}
+
+#[test]
+fn l16_return_path_req_pages_id_idlen_disagrees_with_the_length() {
+    // len 16: start, len, idlen 7, but 3 idstr bytes.
+    let mut m = vec![0x00, 0x03, 0x00, 0x10];
+    m.extend([0; 8]);
+    m.extend([0, 0, 0x10, 0]);
+    m.extend([7, b'r', b'a', b'm']);
+    let (e, st) = decoded(RpMessage::decode(&m));
+    check("L16", e.as_ref(), st);
+}
+
+#[test]
+fn l17_multifd_header_with_the_wrong_magic() {
+    let mut h = multifd_header(1, VM_UUID, 0);
+    h[..4].copy_from_slice(&QEVM[..4]);
+    let (e, st) = decoded(MultifdInit::parse(&h, Some(&VM_UUID), 4));
+    check("L17", e.as_ref(), st);
+}
+
+#[test]
+fn l18_multifd_header_with_version_2() {
+    let (e, st) = decoded(MultifdInit::parse(
+        &multifd_header(2, VM_UUID, 0),
+        Some(&VM_UUID),
+        4,
+    ));
+    check("L18", e.as_ref(), st);
+}
+
+#[test]
+fn l19_multifd_header_with_the_wrong_uuid() {
+    let h = multifd_header(1, *b"another-vm-uuid!", 1);
+    let (e, st) = decoded(MultifdInit::parse(&h, Some(&VM_UUID), 4));
+    check("L19", e.as_ref(), st);
+}
+
+#[test]
+fn l20_multifd_id_equal_to_the_channel_count() {
+    let (e, st) = decoded(MultifdInit::parse(
+        &multifd_header(1, VM_UUID, 4),
+        Some(&VM_UUID),
+        4,
+    ));
+    check("L20", e.as_ref(), st);
+}
+
+#[test]
+fn l21_classifier_sees_neither_magic() {
+    let mut c = classifier();
+    let (e, st) = classified(&mut c, &Preamble::main(SUPPORTED, NONCE).to_bytes());
+    check("L21", e.as_ref(), st);
+}
+
+#[test]
+fn l22_classifier_second_main_channel() {
+    let mut c = classifier();
+    c.classify(&QEVM).unwrap();
+    let (e, st) = classified(&mut c, &QEVM);
+    check("L22", e.as_ref(), st);
+}
+
+#[test]
+fn l23_classifier_duplicate_multifd_id() {
+    let mut c = classifier();
+    c.classify(&multifd_header(1, VM_UUID, 2)).unwrap();
+    let (e, st) = classified(&mut c, &multifd_header(1, VM_UUID, 2));
+    check("L23", e.as_ref(), st);
+}
+
+#[test]
+fn l24_classifier_multifd_id_equal_to_the_channel_count() {
+    let mut c = classifier();
+    let (e, st) = classified(&mut c, &multifd_header(1, VM_UUID, 4));
+    check("L24", e.as_ref(), st);
+}
+
+#[test]
+fn l25_classifier_connection_after_the_set_is_complete() {
+    let mut c = classifier();
+    c.classify(&QEVM).unwrap();
+    for id in 0..4 {
+        assert_eq!(
+            c.classify(&multifd_header(1, VM_UUID, id)),
+            Ok(Decision::Multifd { id })
+        );
+    }
+    assert!(c.is_complete());
+    let (e, st) = classified(&mut c, &[]);
+    check("L25", e.as_ref(), st);
+}
+
+#[test]
+fn l26_classifier_multifd_header_while_multifd_is_off() {
+    let mut c = Classifier::new(LegacyConfig::new(Family::Qemu10_1Plus)).unwrap();
+    let (e, st) = classified(&mut c, &multifd_header(1, [0; 16], 0));
+    check("L26", e.as_ref(), st);
+}
+
+#[test]
+fn l27_classifier_configured_with_preempt_but_not_postcopy() {
+    let e = Classifier::new(LegacyConfig {
+        postcopy_preempt: true,
+        ..LegacyConfig::new(Family::Qemu10_1Plus)
+    })
+    .err();
+    check("L27", e.as_ref(), "no Classifier is created".into());
+}

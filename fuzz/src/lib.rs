@@ -4,6 +4,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod decoders;
+pub mod legacy;
 pub mod machines;
 pub mod seeds;
 pub mod session;
@@ -23,4 +24,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("machine_input", machines::machine_input),
     ("channels", machines::channels),
     ("session", session::run),
+    ("legacy_stream", legacy::stream),
+    ("legacy_return_path", legacy::return_path),
+    ("legacy_multifd", legacy::multifd),
+    ("legacy_classifier", legacy::classifier),
 ];

@@ -295,6 +295,192 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
     for (name, script) in session_scripts() {
         add("session", name.into(), script.encode());
     }
+    for (t, name, b) in legacy_seeds() {
+        add(t, name, b);
+    }
+    out
+}
+
+/// Real QEMU 10.0.2 captures (interop/fixtures, recorded between two QEMU
+/// processes) and accord's own encoders of QEMU's formats.
+const QEMU_MAIN_S2D: &[u8] = include_bytes!("../../interop/fixtures/multifd/conn00-main-s2d.bin");
+const QEMU_MAIN_D2S: &[u8] = include_bytes!("../../interop/fixtures/multifd/conn00-main-d2s.bin");
+const QEMU_POSTCOPY_D2S: &[u8] =
+    include_bytes!("../../interop/fixtures/postcopy-preempt/conn00-main-d2s.bin");
+const QEMU_POSTCOPY_S2D: &[u8] =
+    include_bytes!("../../interop/fixtures/postcopy-preempt/conn00-main-s2d.bin");
+/// The multifd channels in the order they arrived, with their ids.
+const QEMU_MULTIFD: [(u8, &[u8]); 4] = [
+    (
+        1,
+        include_bytes!("../../interop/fixtures/multifd/conn01-multifd1-s2d.bin"),
+    ),
+    (
+        0,
+        include_bytes!("../../interop/fixtures/multifd/conn02-multifd0-s2d.bin"),
+    ),
+    (
+        3,
+        include_bytes!("../../interop/fixtures/multifd/conn03-multifd3-s2d.bin"),
+    ),
+    (
+        2,
+        include_bytes!("../../interop/fixtures/multifd/conn04-multifd2-s2d.bin"),
+    ),
+];
+
+fn legacy_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    use accord_core::legacy::stream::STREAM_HEADER_LEN;
+    use accord_core::legacy::{Command, PageSizes, Parsed, RpMessage};
+    let mut out: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
+    let head = &QEMU_MAIN_S2D[..STREAM_HEADER_LEN];
+    // The first bytes in each real main stream (first 4 KiB) that decode as
+    // a command of each type.
+    let mut seen = std::collections::BTreeSet::new();
+    for capture in [QEMU_MAIN_S2D, QEMU_POSTCOPY_S2D] {
+        for i in STREAM_HEADER_LEN..capture.len().min(4096) {
+            if capture[i] != 0x08 {
+                continue;
+            }
+            if let Ok(Parsed::Done(c, n)) = Command::decode(&capture[i..]) {
+                let ty = c.command_type();
+                if seen.insert(ty.as_u16()) {
+                    let mut v = head.to_vec();
+                    v.extend_from_slice(&capture[i..i + n]);
+                    out.push((
+                        "legacy_stream",
+                        format!("qemu-{}", ty.name().to_lowercase()),
+                        v,
+                    ));
+                }
+            }
+        }
+    }
+    out.push((
+        "legacy_stream",
+        "qemu-main-start".into(),
+        QEMU_MAIN_S2D[..64].to_vec(),
+    ));
+    let discard = [
+        0u8, 3, b'r', b'a', b'm', 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x10, 0,
+    ];
+    let all = [
+        Command::OpenReturnPath,
+        Command::Ping(7),
+        Command::PostcopyAdvise(Some(PageSizes {
+            page_size_summary: 4096,
+            target_page_size: 4096,
+        })),
+        Command::PostcopyAdvise(None),
+        Command::PostcopyListen,
+        Command::PostcopyRun,
+        Command::PostcopyRamDiscard(&discard),
+        Command::Packaged(100),
+        Command::EnableColo,
+        Command::PostcopyResume,
+        Command::RecvBitmap(b"pc.ram"),
+        Command::SwitchoverStart,
+    ];
+    let mut v = head.to_vec();
+    let mut buf = [0u8; 64];
+    for c in all {
+        let n = c.encode(&mut buf).unwrap();
+        v.extend_from_slice(&buf[..n]);
+    }
+    out.push(("legacy_stream", "encoded-every-command".into(), v));
+
+    out.push((
+        "legacy_return_path",
+        "qemu-multifd-d2s".into(),
+        QEMU_MAIN_D2S.to_vec(),
+    ));
+    out.push((
+        "legacy_return_path",
+        "qemu-postcopy-d2s".into(),
+        QEMU_POSTCOPY_D2S.to_vec(),
+    ));
+    let msgs = [
+        RpMessage::Shut(0),
+        RpMessage::Pong(1),
+        RpMessage::ReqPagesId {
+            start: 0x3f000,
+            len: 4096,
+            idstr: b"pc.bios",
+        },
+        RpMessage::ReqPages {
+            start: 0x3e000,
+            len: 4096,
+        },
+        RpMessage::RecvBitmap { idstr: b"pc.ram" },
+        RpMessage::ResumeAck(1),
+        RpMessage::SwitchoverAck,
+    ];
+    let mut v = Vec::new();
+    let mut buf = [0u8; 64];
+    for m in msgs {
+        let n = m.encode(&mut buf).unwrap();
+        v.extend_from_slice(&buf[..n]);
+    }
+    out.push(("legacy_return_path", "encoded-every-type".into(), v));
+
+    for (id, ch) in QEMU_MULTIFD {
+        let h = &ch[..64];
+        let mut v = vec![4, 1];
+        v.extend_from_slice(&h[8..24]);
+        v.extend_from_slice(h);
+        out.push((
+            "legacy_multifd",
+            format!("qemu-multifd{id}-uuid-checked"),
+            v,
+        ));
+        let mut v = vec![4, 0];
+        v.extend_from_slice(h);
+        out.push(("legacy_multifd", format!("qemu-multifd{id}"), v));
+    }
+
+    // Classifier: [family, multifd channels, flags], then (length, bytes) per connection.
+    let conn = |v: &mut Vec<u8>, b: &[u8]| {
+        v.push(b.len() as u8);
+        v.extend_from_slice(b);
+    };
+    for (family, name) in [(0u8, "7.2"), (1, "8.0-10.0"), (2, "10.1")] {
+        let mut v = vec![family, 4, 0];
+        conn(&mut v, &QEMU_MAIN_S2D[..64]);
+        for (_, ch) in QEMU_MULTIFD {
+            conn(&mut v, &ch[..64]);
+        }
+        conn(&mut v, &QEMU_MULTIFD[0].1[..64]);
+        out.push((
+            "legacy_classifier",
+            format!("qemu-{name}-main-then-multifd-1-0-3-2"),
+            v,
+        ));
+    }
+    let mut v = vec![2, 4, 0];
+    conn(&mut v, &QEMU_MULTIFD[0].1[..4]);
+    conn(&mut v, &QEMU_MULTIFD[0].1[..64]);
+    conn(&mut v, &QEMU_MAIN_S2D[..4]);
+    for (_, ch) in &QEMU_MULTIFD[1..] {
+        conn(&mut v, &ch[..64]);
+    }
+    out.push((
+        "legacy_classifier",
+        "qemu-10.1-multifd-before-main".into(),
+        v,
+    ));
+    for (family, name) in [(0u8, "7.2"), (2, "10.1")] {
+        let mut v = vec![family, 0, 1 | 2];
+        conn(&mut v, &QEMU_POSTCOPY_S2D[..64]);
+        conn(&mut v, &[]);
+        v.push(255);
+        conn(&mut v, &QEMU_POSTCOPY_S2D[..64]);
+        conn(&mut v, &[]);
+        out.push((
+            "legacy_classifier",
+            format!("qemu-{name}-postcopy-preempt-and-recovery"),
+            v,
+        ));
+    }
     out
 }
 
