@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Miri over the test suites of the crates listed in MIRI_CRATES: undefined
-# behaviour in accord or in the unsafe code of its dependencies (heapless,
-# postcard) fails the run. The C API joins with one more word:
-# MIRI_CRATES="accord-core accord-ffi".
+# behaviour in accord, in the C API's pointer handling (ffi/tests/c_api.rs
+# drives every kind of call through raw pointers and caller storage) or in
+# the unsafe code of the dependencies (heapless, postcard) fails the run.
+# A crate joins with one more word in MIRI_CRATES.
 # Tests too heavy for Miri's interpreter are marked #[cfg_attr(miri, ignore)]
 # or sampled under cfg(miri); see core/tests/exhaustive.rs, model_check.rs,
-# channel_order.rs.
+# channel_order.rs, and ffi/tests/header.rs (cbindgen, file I/O).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-crates="${MIRI_CRATES:-accord-core}"
+crates="${MIRI_CRATES:-accord-core accord-ffi}"
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 if ! rustup +nightly component list --installed | grep -q '^miri'; then

@@ -35,5 +35,5 @@ bash scripts/c-tests.sh # C API: header, cmocka (plain, ASan+UBSan, valgrind), m
 step "fuzzing: every cargo-fuzz target for ${FUZZ_SECONDS:-25}s (scripts/fuzz.sh)"
 bash scripts/fuzz.sh
 
-step "miri: the core's test suite (scripts/miri.sh)"
+step "miri: the test suites of accord-core and accord-ffi (scripts/miri.sh)"
 bash scripts/miri.sh
