@@ -17,14 +17,14 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo test --locked --quiet 2>&1 | grep -E '^test result: ok. [1-9]|FAILED|panicked'
 
 # Release build with debug assertions and overflow checks, AddressSanitizer.
-if ! cargo +nightly fuzz build >"${TMPDIR:-/tmp}/accord-fuzz-build.log" 2>&1; then
-    cat "${TMPDIR:-/tmp}/accord-fuzz-build.log"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+if ! cargo +nightly fuzz build >"$scratch/build.log" 2>&1; then
+    cat "$scratch/build.log"
     exit 1
 fi
 
 targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
-scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
 failed=0
 total=0
 printf '%-16s %12s %10s %8s\n' target executions exec/s corpus

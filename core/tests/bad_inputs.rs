@@ -4,7 +4,7 @@
 //! read from the document itself. `every_row_has_a_test` checks that no row
 //! is without one. `ACCORD_PRINT_ROWS=1` prints the rows as computed.
 use accord_core::version::SUPPORTED;
-use accord_core::wire::frame::{self, FrameType, MAX_FRAME};
+use accord_core::wire::frame::{self, FrameType};
 use accord_core::wire::msg::{self, SwitchoverAck, SwitchoverRevoke, SwitchoverStart};
 use accord_core::wire::preamble;
 use accord_core::*;
@@ -13,6 +13,9 @@ const DOC: &str = include_str!("../../docs/BAD_INPUTS.md");
 const THIS: &str = include_str!("bad_inputs.rs");
 
 const NONCE: [u8; 16] = *b"bad-inputs-nonce";
+/// Transmit buffers: every frame of these tests fits in 4 KiB (a whole
+/// MAX_FRAME buffer per call is slow under Miri and proves nothing more).
+const TX_BUF: usize = 4096;
 const T0: Instant = Instant(1_000);
 
 // ---------------------------------------------------------------------------
@@ -55,13 +58,13 @@ fn frames(mut b: &[u8]) -> String {
 }
 
 fn sent_by_destination(d: &mut Destination) -> String {
-    let mut buf = vec![0u8; 4 * MAX_FRAME];
+    let mut buf = vec![0u8; TX_BUF];
     let n = d.poll_transmit(T0, &mut buf).unwrap();
     frames(&buf[..n])
 }
 
 fn sent_by_source(s: &mut Source) -> String {
-    let mut buf = vec![0u8; MAX_FRAME];
+    let mut buf = vec![0u8; TX_BUF];
     let n = s.poll_transmit(T0, &mut buf).unwrap();
     frames(&buf[..n])
 }
@@ -124,6 +127,11 @@ fn row(id: &str) -> (String, String) {
 /// Compare a test's outcome with its row.
 fn check(id: &str, error: Option<&Error>, state: String) {
     let got = (render_error(error), state);
+    if cfg!(miri) {
+        // Searching the document byte by byte takes most of a second in the
+        // interpreter; the comparison is checked by the ordinary run.
+        return;
+    }
     if std::env::var_os("ACCORD_PRINT_ROWS").is_some() {
         println!("ROW {id} | {} | {}", got.0, got.1);
     }
@@ -223,14 +231,14 @@ fn source() -> Source {
 }
 
 fn tx_s(s: &mut Source) -> Vec<u8> {
-    let mut b = vec![0u8; MAX_FRAME];
+    let mut b = vec![0u8; TX_BUF];
     let n = s.poll_transmit(T0, &mut b).unwrap();
     b.truncate(n);
     b
 }
 
 fn tx_d(d: &mut Destination) -> Vec<u8> {
-    let mut b = vec![0u8; 4 * MAX_FRAME];
+    let mut b = vec![0u8; TX_BUF];
     let n = d.poll_transmit(T0, &mut b).unwrap();
     b.truncate(n);
     b

@@ -642,7 +642,9 @@ mod tests {
                     let old = m[i];
                     m[i] = v;
                     same(&m);
-                    for j in i + 1..m.len() {
+                    // Pairs: all of them, or under Miri the adjacent ones.
+                    let pairs = if cfg!(miri) { 1 } else { usize::MAX };
+                    for j in (i + 1..m.len()).take(pairs) {
                         let o2 = m[j];
                         m[j] = 0x80;
                         same(&m);
