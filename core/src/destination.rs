@@ -414,7 +414,7 @@ impl Destination {
             }
             (DestinationState::AwaitHello, FrameType::Hello) => self.on_hello(now, f.payload),
             (DestinationState::Precopy, FrameType::SwitchoverStart) => {
-                let s: SwitchoverStart = msg::decode_exact(f.payload)?;
+                let s = SwitchoverStart::decode(f.payload)?;
                 self.on_switchover_start(s)
             }
             _ => Err(Error::with(
@@ -895,14 +895,14 @@ impl Destination {
             Out::ChannelsReady => {
                 let set = self.channels.expected().unwrap_or_default();
                 write_into(buf, at, FrameType::ChannelsReady, |w| {
-                    msg::encode_value(w, &set)
+                    set.encode(w)
                 })
             }
             Out::Ack(epoch) => write_into(buf, at, FrameType::SwitchoverAck, |w| {
-                msg::encode_value(w, &SwitchoverAck { epoch })
+                SwitchoverAck { epoch }.encode(w)
             }),
             Out::Revoke(epoch, device) => write_into(buf, at, FrameType::SwitchoverRevoke, |w| {
-                msg::encode_value(w, &SwitchoverRevoke { epoch, device })
+                SwitchoverRevoke { epoch, device }.encode(w)
             }),
         }
     }

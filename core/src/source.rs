@@ -473,7 +473,7 @@ impl Source {
             }
             (SourceState::AwaitWelcome, FrameType::Welcome) => self.on_welcome(now, f.payload),
             (SourceState::Precopy, FrameType::ChannelsReady) => {
-                let r: ChannelsReady = msg::decode_exact(f.payload)?;
+                let r = ChannelsReady::decode(f.payload)?;
                 if r != self.expected_channels() {
                     return Err(Error::new(ErrorCode::ChannelSetMismatch));
                 }
@@ -487,7 +487,7 @@ impl Source {
             (SourceState::Precopy, FrameType::SwitchoverAck)
                 if self.agreed.is_on(CapabilityId::SWITCHOVER_ACK) =>
             {
-                let a: SwitchoverAck = msg::decode_exact(f.payload)?;
+                let a = SwitchoverAck::decode(f.payload)?;
                 // One ack per arming: a second ack without a revoke between is a violation.
                 if self.ack_open || a.epoch <= self.ack_epoch {
                     return Err(unexpected);
@@ -499,7 +499,7 @@ impl Source {
                 Ok(())
             }
             (SourceState::Precopy, FrameType::SwitchoverRevoke) if self.ack_open => {
-                let r: SwitchoverRevoke = msg::decode_exact(f.payload)?;
+                let r = SwitchoverRevoke::decode(f.payload)?;
                 let dev = DeviceId(r.device);
                 if r.epoch != self.ack_epoch || !self.participates(dev) {
                     return Err(unexpected);
@@ -570,7 +570,7 @@ impl Source {
         }
         for (i, (v, d)) in w
             .verdicts
-            .iter::<bool>()
+            .bools()
             .zip(self.devices.iter())
             .enumerate()
         {
@@ -608,7 +608,7 @@ impl Source {
             let epoch = self.ack_epoch;
             let waived = self.waived && !self.ack_open;
             match write_into(buf, at, FrameType::SwitchoverStart, |o| {
-                msg::encode_value(o, &SwitchoverStart { epoch, waived })
+                SwitchoverStart { epoch, waived }.encode(o)
             }) {
                 Ok(n) => {
                     at += n;

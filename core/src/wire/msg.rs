@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::capacity::{MAX_CAPABILITIES, MAX_DEVICES, MAX_NAME_LEN};
 use crate::caps::{Agreed, CapOffer, Enabled, Offer};
-use crate::channel::Role;
 use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
 use crate::version::VersionRange;
-use crate::wire::{malformed, Reader, Writer};
+use crate::wire::{malformed, too_small, Reader, Writer};
 use crate::{CapabilityId, Name};
 
 /// One device as the source lists it in Hello.
@@ -59,42 +58,60 @@ impl<'a> List<'a> {
         (0..self.len).map(move |_| read_device(&mut r, text).ok_or(malformed()))
     }
 
+    /// Walk a Welcome's verdict list: the same results as `iter::<bool>()`,
+    /// without a postcard deserializer.
+    pub fn bools(&self) -> impl Iterator<Item = Result<bool>> + 'a {
+        let mut r = self.reader;
+        (0..self.len).map(move |_| r.bool().ok_or(malformed()))
+    }
+
     /// Element `i`, walking from the start (bounded by the list length).
     pub fn get<T: Deserialize<'a>>(&self, i: usize) -> Result<T> {
         self.iter::<T>().nth(i).unwrap_or(Err(malformed()))
     }
 }
 
-/// Read a list of `T`, checking every element decodes, and skip past it.
-fn read_list<'a, T: Deserialize<'a>>(r: &mut Reader<'a>, max: usize) -> Result<List<'a>> {
-    let len = r.len(max)?;
-    let start = *r;
-    for _ in 0..len {
-        r.take::<T>()?;
-    }
-    Ok(List { len, reader: start })
-}
-
 fn read_offer(r: &mut Reader<'_>) -> Result<Offer> {
     let n = r.len(MAX_CAPABILITIES)?;
     let mut offer = Offer::new();
     for _ in 0..n {
-        offer.push_wire(r.take::<CapOffer>()?)?;
+        offer.push_wire(read_cap(r).ok_or(malformed())?)?;
     }
     Ok(offer)
 }
 
-fn write_offer(w: &mut Writer<'_>, offer: &Offer) -> Result<()> {
-    w.len(offer.entries().len())?;
+fn write_offer(w: &mut Writer<'_>, offer: &Offer) -> Option<()> {
+    w.varint(offer.entries().len() as u32)?;
     offer.entries().iter().try_for_each(|e| write_cap(w, e))
 }
 
 /// A [`CapOffer`], byte for byte as postcard writes it.
 #[inline]
-fn write_cap(w: &mut Writer<'_>, e: &CapOffer) -> Result<()> {
+fn write_cap(w: &mut Writer<'_>, e: &CapOffer) -> Option<()> {
     w.varint(e.id.0.into())?;
     w.byte(e.required.into())?;
     w.varint(e.param.into())
+}
+
+/// A [`CapOffer`], accepting and refusing what postcard does.
+#[inline]
+fn read_cap(r: &mut Reader<'_>) -> Option<CapOffer> {
+    let id = CapabilityId(r.u16()?);
+    let required = r.bool()?;
+    let param = r.u16()?;
+    Some(CapOffer {
+        id,
+        required,
+        param,
+    })
+}
+
+/// An [`Enabled`], accepting and refusing what postcard does.
+#[inline]
+fn read_enabled(r: &mut Reader<'_>) -> Option<Enabled> {
+    let id = CapabilityId(r.u16()?);
+    let param = r.u16()?;
+    Some(Enabled { id, param })
 }
 
 /// A [`DeviceOffer`], accepting and refusing what postcard does. A failed
@@ -117,7 +134,7 @@ fn read_device<'a>(r: &mut Reader<'a>, text: Option<&'a str>) -> Option<DeviceOf
 
 /// A [`DeviceOffer`], byte for byte as postcard writes it.
 #[inline]
-fn write_device(w: &mut Writer<'_>, d: &DeviceOffer<'_>) -> Result<()> {
+fn write_device(w: &mut Writer<'_>, d: &DeviceOffer<'_>) -> Option<()> {
     w.str(d.name)?;
     w.varint(d.instance)?;
     w.byte(d.wants_ack.into())
@@ -172,10 +189,10 @@ impl<'a> Hello<'a> {
         devices: impl ExactSizeIterator<Item = DeviceOffer<'d>>,
     ) -> Result<usize> {
         let mut w = Writer::new(out);
-        write_offer(&mut w, offer)?;
+        write_offer(&mut w, offer).ok_or(too_small())?;
         w.len(devices.len())?;
         for d in devices {
-            write_device(&mut w, &d)?;
+            write_device(&mut w, &d).ok_or(too_small())?;
         }
         Ok(w.position())
     }
@@ -200,14 +217,19 @@ impl<'a> Welcome<'a> {
     /// Decode and check a Welcome payload.
     pub fn decode(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
-        let version: u8 = r.take()?;
+        let version = r.u8().ok_or(malformed())?;
         let offer = read_offer(&mut r)?;
         let n = r.len(MAX_CAPABILITIES)?;
         let mut agreed = Agreed::new();
         for _ in 0..n {
-            agreed.push(r.take::<Enabled>()?)?;
+            agreed.push(read_enabled(&mut r).ok_or(malformed())?)?;
         }
-        let verdicts = read_list::<bool>(&mut r, MAX_DEVICES)?;
+        let len = r.len(MAX_DEVICES)?;
+        let start = r;
+        for _ in 0..len {
+            r.bool().ok_or(malformed())?;
+        }
+        let verdicts = List { len, reader: start };
         r.finish()?;
         Ok(Welcome {
             version,
@@ -226,134 +248,21 @@ impl<'a> Welcome<'a> {
         verdicts: impl ExactSizeIterator<Item = bool>,
     ) -> Result<usize> {
         let mut w = Writer::new(out);
-        w.byte(version)?;
-        write_offer(&mut w, offer)?;
-        w.len(agreed.entries().len())?;
-        agreed.entries().iter().try_for_each(|e| {
-            w.varint(e.id.0.into())?;
-            w.varint(e.param.into())
-        })?;
+        (|| {
+            w.byte(version)?;
+            write_offer(&mut w, offer)?;
+            w.varint(agreed.entries().len() as u32)?;
+            agreed.entries().iter().try_for_each(|e| {
+                w.varint(e.id.0.into())?;
+                w.varint(e.param.into())
+            })
+        })()
+        .ok_or(too_small())?;
         w.len(verdicts.len())?;
         for v in verdicts {
-            w.byte(v.into())?;
+            w.byte(v.into()).ok_or(too_small())?;
         }
         Ok(w.position())
-    }
-}
-
-/// The wire form of [`Detail`]. Its variants and their order are frozen: the
-/// Reject and Abort payloads must decode in every version.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum DetailWire<'a> {
-    None,
-    Capability(u16),
-    Dependency {
-        capability: u16,
-        needs: u16,
-    },
-    Device {
-        name: &'a str,
-        instance: u32,
-    },
-    Versions {
-        source_min: u8,
-        source_max: u8,
-        destination_min: u8,
-        destination_max: u8,
-    },
-    Channel {
-        role: Role,
-        index: u16,
-    },
-    MissingChannels {
-        role: Role,
-        index: u16,
-        missing: u16,
-    },
-    Frame(u8),
-    Value {
-        expected: u32,
-        got: u32,
-    },
-}
-
-impl<'a> DetailWire<'a> {
-    fn from_detail(d: &'a Detail) -> Self {
-        match d {
-            Detail::None => DetailWire::None,
-            Detail::Capability(c) => DetailWire::Capability(c.0),
-            Detail::Dependency { capability, needs } => DetailWire::Dependency {
-                capability: capability.0,
-                needs: needs.0,
-            },
-            Detail::Device(d) => DetailWire::Device {
-                name: d.name.as_str(),
-                instance: d.instance,
-            },
-            Detail::Versions {
-                source,
-                destination,
-            } => DetailWire::Versions {
-                source_min: source.min,
-                source_max: source.max,
-                destination_min: destination.min,
-                destination_max: destination.max,
-            },
-            Detail::Channel { role, index } => DetailWire::Channel {
-                role: *role,
-                index: *index,
-            },
-            Detail::MissingChannels {
-                role,
-                index,
-                missing,
-            } => DetailWire::MissingChannels {
-                role: *role,
-                index: *index,
-                missing: *missing,
-            },
-            Detail::Frame(t) => DetailWire::Frame(*t),
-            Detail::Value { expected, got } => DetailWire::Value {
-                expected: *expected,
-                got: *got,
-            },
-        }
-    }
-
-    fn into_detail(self) -> Detail {
-        match self {
-            DetailWire::None => Detail::None,
-            DetailWire::Capability(c) => Detail::Capability(CapabilityId(c)),
-            DetailWire::Dependency { capability, needs } => Detail::Dependency {
-                capability: CapabilityId(capability),
-                needs: CapabilityId(needs),
-            },
-            DetailWire::Device { name, instance } => Detail::Device(DeviceName {
-                name: truncated(name),
-                instance,
-            }),
-            DetailWire::Versions {
-                source_min,
-                source_max,
-                destination_min,
-                destination_max,
-            } => Detail::Versions {
-                source: VersionRange::new(source_min, source_max),
-                destination: VersionRange::new(destination_min, destination_max),
-            },
-            DetailWire::Channel { role, index } => Detail::Channel { role, index },
-            DetailWire::MissingChannels {
-                role,
-                index,
-                missing,
-            } => Detail::MissingChannels {
-                role,
-                index,
-                missing,
-            },
-            DetailWire::Frame(t) => Detail::Frame(t),
-            DetailWire::Value { expected, got } => Detail::Value { expected, got },
-        }
     }
 }
 
@@ -369,37 +278,135 @@ fn truncated(s: &str) -> Name {
     n
 }
 
-/// Reject and Abort payload: an error code and its detail.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct FailureWire<'a> {
-    code: u16,
-    #[serde(borrow)]
-    detail: DetailWire<'a>,
-}
-
 /// Encode a Reject or Abort payload.
 pub fn encode_failure(out: &mut [u8], err: &Error) -> Result<usize> {
     let mut w = Writer::new(out);
-    w.put(&FailureWire {
-        code: err.code.as_u16(),
-        detail: DetailWire::from_detail(&err.detail),
-    })?;
+    write_failure(&mut w, err).ok_or(too_small())?;
     Ok(w.position())
+}
+
+/// A Reject or Abort payload, byte for byte as postcard writes the serde
+/// form (`code: u16`, then the detail as an enum: its variant index, then
+/// its fields; the variants and their order are frozen, §5.4).
+fn write_failure(w: &mut Writer<'_>, err: &Error) -> Option<()> {
+    w.varint(err.code.as_u16().into())?;
+    // Every variant index is below 0x80: one varint byte.
+    match &err.detail {
+        Detail::None => w.byte(0),
+        Detail::Capability(c) => {
+            w.byte(1)?;
+            w.varint(c.0.into())
+        }
+        Detail::Dependency { capability, needs } => {
+            w.byte(2)?;
+            w.varint(capability.0.into())?;
+            w.varint(needs.0.into())
+        }
+        Detail::Device(d) => {
+            w.byte(3)?;
+            w.str(d.name.as_str())?;
+            w.varint(d.instance)
+        }
+        Detail::Versions {
+            source,
+            destination,
+        } => {
+            w.byte(4)?;
+            w.byte(source.min)?;
+            w.byte(source.max)?;
+            w.byte(destination.min)?;
+            w.byte(destination.max)
+        }
+        Detail::Channel { role, index } => {
+            w.byte(5)?;
+            w.byte(*role as u8)?;
+            w.varint((*index).into())
+        }
+        Detail::MissingChannels {
+            role,
+            index,
+            missing,
+        } => {
+            w.byte(6)?;
+            w.byte(*role as u8)?;
+            w.varint((*index).into())?;
+            w.varint((*missing).into())
+        }
+        Detail::Frame(t) => {
+            w.byte(7)?;
+            w.byte(*t)
+        }
+        Detail::Value { expected, got } => {
+            w.byte(8)?;
+            w.varint(*expected)?;
+            w.varint(*got)
+        }
+    }
+}
+
+/// A Reject or Abort payload's detail, accepting and refusing what postcard
+/// does for the serde form (see [`write_failure`]).
+fn read_detail(r: &mut Reader<'_>) -> Option<Detail> {
+    Some(match r.u32()? {
+        0 => Detail::None,
+        1 => Detail::Capability(CapabilityId(r.u16()?)),
+        2 => {
+            let capability = CapabilityId(r.u16()?);
+            let needs = CapabilityId(r.u16()?);
+            Detail::Dependency { capability, needs }
+        }
+        3 => {
+            let name = truncated(r.str(None)?);
+            let instance = r.u32()?;
+            Detail::Device(DeviceName { name, instance })
+        }
+        4 => {
+            let source = VersionRange::new(r.u8()?, r.u8()?);
+            let destination = VersionRange::new(r.u8()?, r.u8()?);
+            Detail::Versions {
+                source,
+                destination,
+            }
+        }
+        5 => {
+            let role = r.role()?;
+            let index = r.u16()?;
+            Detail::Channel { role, index }
+        }
+        6 => {
+            let role = r.role()?;
+            let index = r.u16()?;
+            let missing = r.u16()?;
+            Detail::MissingChannels {
+                role,
+                index,
+                missing,
+            }
+        }
+        7 => Detail::Frame(r.u8()?),
+        8 => {
+            let expected = r.u32()?;
+            let got = r.u32()?;
+            Detail::Value { expected, got }
+        }
+        _ => return None,
+    })
 }
 
 /// Decode a Reject or Abort payload. A code this version does not know
 /// becomes `UnknownPeerError` with the number in its detail.
 pub fn decode_failure(payload: &[u8]) -> Result<Error> {
     let mut r = Reader::new(payload);
-    let f: FailureWire<'_> = r.take()?;
+    let code = r.u16().ok_or(malformed())?;
+    let detail = read_detail(&mut r).ok_or(malformed())?;
     r.finish()?;
-    Ok(match ErrorCode::from_u16(f.code) {
-        Some(code) => Error::with(code, f.detail.into_detail()),
+    Ok(match ErrorCode::from_u16(code) {
+        Some(code) => Error::with(code, detail),
         None => Error::with(
             ErrorCode::UnknownPeerError,
             Detail::Value {
                 expected: 0,
-                got: f.code as u32,
+                got: code as u32,
             },
         ),
     })
@@ -445,6 +452,103 @@ pub struct SwitchoverStart {
     pub waived: bool,
 }
 
+/// Read a fixed-shape payload with `f`; refuse it if `f` fails or bytes are left.
+#[inline]
+fn read_exact<'a, T>(payload: &'a [u8], f: impl FnOnce(&mut Reader<'a>) -> Option<T>) -> Result<T> {
+    let mut r = Reader::new(payload);
+    match f(&mut r) {
+        Some(v) if r.is_empty() => Ok(v),
+        _ => Err(malformed()),
+    }
+}
+
+/// Write a fixed-shape payload with `f`; returns the bytes written.
+#[inline]
+fn write_exact(out: &mut [u8], f: impl FnOnce(&mut Writer<'_>) -> Option<()>) -> Result<usize> {
+    let mut w = Writer::new(out);
+    f(&mut w).ok_or(too_small())?;
+    Ok(w.position())
+}
+
+// The fixed-shape payloads by hand: the same bytes as `encode_value` and the
+// same verdicts as `decode_exact` (tested against postcard below), without a
+// serde serializer or postcard deserializer per type.
+
+impl ChannelsReady {
+    /// Decode a ChannelsReady payload (as `decode_exact::<ChannelsReady>`).
+    pub fn decode(payload: &[u8]) -> Result<Self> {
+        read_exact(payload, |r| {
+            let multifd = r.u16()?;
+            let preempt = r.bool()?;
+            let device_state = r.u16()?;
+            Some(ChannelsReady {
+                multifd,
+                preempt,
+                device_state,
+            })
+        })
+    }
+
+    /// Encode this payload (as `encode_value`).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
+        write_exact(out, |w| {
+            w.varint(self.multifd.into())?;
+            w.byte(self.preempt.into())?;
+            w.varint(self.device_state.into())
+        })
+    }
+}
+
+impl SwitchoverAck {
+    /// Decode a SwitchoverAck payload (as `decode_exact::<SwitchoverAck>`).
+    pub fn decode(payload: &[u8]) -> Result<Self> {
+        read_exact(payload, |r| Some(SwitchoverAck { epoch: r.u32()? }))
+    }
+
+    /// Encode this payload (as `encode_value`).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
+        write_exact(out, |w| w.varint(self.epoch))
+    }
+}
+
+impl SwitchoverRevoke {
+    /// Decode a SwitchoverRevoke payload (as `decode_exact::<SwitchoverRevoke>`).
+    pub fn decode(payload: &[u8]) -> Result<Self> {
+        read_exact(payload, |r| {
+            let epoch = r.u32()?;
+            let device = r.u16()?;
+            Some(SwitchoverRevoke { epoch, device })
+        })
+    }
+
+    /// Encode this payload (as `encode_value`).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
+        write_exact(out, |w| {
+            w.varint(self.epoch)?;
+            w.varint(self.device.into())
+        })
+    }
+}
+
+impl SwitchoverStart {
+    /// Decode a SwitchoverStart payload (as `decode_exact::<SwitchoverStart>`).
+    pub fn decode(payload: &[u8]) -> Result<Self> {
+        read_exact(payload, |r| {
+            let epoch = r.u32()?;
+            let waived = r.bool()?;
+            Some(SwitchoverStart { epoch, waived })
+        })
+    }
+
+    /// Encode this payload (as `encode_value`).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
+        write_exact(out, |w| {
+            w.varint(self.epoch)?;
+            w.byte(self.waived.into())
+        })
+    }
+}
+
 /// Decode a fixed-shape payload and refuse trailing bytes.
 pub fn decode_exact<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T> {
     let mut r = Reader::new(payload);
@@ -464,6 +568,133 @@ pub fn encode_value<T: Serialize>(out: &mut [u8], v: &T) -> Result<usize> {
 mod tests {
     use super::*;
     use crate::caps::CapOffer;
+    use crate::channel::Role;
+
+    // The serde forms the hand-written Reject/Abort codec must match byte for
+    // byte (what accord used before; postcard encodes and decodes them).
+/// The wire form of [`Detail`]. Its variants and their order are frozen: the
+    /// Reject and Abort payloads must decode in every version.
+    #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    enum DetailWire<'a> {
+        None,
+        Capability(u16),
+        Dependency {
+            capability: u16,
+            needs: u16,
+        },
+        Device {
+            name: &'a str,
+            instance: u32,
+        },
+        Versions {
+            source_min: u8,
+            source_max: u8,
+            destination_min: u8,
+            destination_max: u8,
+        },
+        Channel {
+            role: Role,
+            index: u16,
+        },
+        MissingChannels {
+            role: Role,
+            index: u16,
+            missing: u16,
+        },
+        Frame(u8),
+        Value {
+            expected: u32,
+            got: u32,
+        },
+    }
+
+    impl<'a> DetailWire<'a> {
+        fn from_detail(d: &'a Detail) -> Self {
+            match d {
+                Detail::None => DetailWire::None,
+                Detail::Capability(c) => DetailWire::Capability(c.0),
+                Detail::Dependency { capability, needs } => DetailWire::Dependency {
+                    capability: capability.0,
+                    needs: needs.0,
+                },
+                Detail::Device(d) => DetailWire::Device {
+                    name: d.name.as_str(),
+                    instance: d.instance,
+                },
+                Detail::Versions {
+                    source,
+                    destination,
+                } => DetailWire::Versions {
+                    source_min: source.min,
+                    source_max: source.max,
+                    destination_min: destination.min,
+                    destination_max: destination.max,
+                },
+                Detail::Channel { role, index } => DetailWire::Channel {
+                    role: *role,
+                    index: *index,
+                },
+                Detail::MissingChannels {
+                    role,
+                    index,
+                    missing,
+                } => DetailWire::MissingChannels {
+                    role: *role,
+                    index: *index,
+                    missing: *missing,
+                },
+                Detail::Frame(t) => DetailWire::Frame(*t),
+                Detail::Value { expected, got } => DetailWire::Value {
+                    expected: *expected,
+                    got: *got,
+                },
+            }
+        }
+
+        fn into_detail(self) -> Detail {
+            match self {
+                DetailWire::None => Detail::None,
+                DetailWire::Capability(c) => Detail::Capability(CapabilityId(c)),
+                DetailWire::Dependency { capability, needs } => Detail::Dependency {
+                    capability: CapabilityId(capability),
+                    needs: CapabilityId(needs),
+                },
+                DetailWire::Device { name, instance } => Detail::Device(DeviceName {
+                    name: truncated(name),
+                    instance,
+                }),
+                DetailWire::Versions {
+                    source_min,
+                    source_max,
+                    destination_min,
+                    destination_max,
+                } => Detail::Versions {
+                    source: VersionRange::new(source_min, source_max),
+                    destination: VersionRange::new(destination_min, destination_max),
+                },
+                DetailWire::Channel { role, index } => Detail::Channel { role, index },
+                DetailWire::MissingChannels {
+                    role,
+                    index,
+                    missing,
+                } => Detail::MissingChannels {
+                    role,
+                    index,
+                    missing,
+                },
+                DetailWire::Frame(t) => Detail::Frame(t),
+                DetailWire::Value { expected, got } => Detail::Value { expected, got },
+            }
+        }
+    }
+
+    /// Reject and Abort payload: an error code and its detail.
+    #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    struct FailureWire<'a> {
+        code: u16,
+        #[serde(borrow)]
+        detail: DetailWire<'a>,
+    }
 
     fn postcard<T: Serialize>(v: &T) -> heapless::Vec<u8, 128> {
         let mut buf = [0u8; 128];
@@ -533,7 +764,8 @@ mod tests {
         // A full buffer is BufferTooSmall, as with postcard.
         let mut buf = [0u8; 4];
         let mut w = Writer::new(&mut buf);
-        let e = w.str("hello").unwrap_err();
+        assert!(w.str("hello").is_none());
+        let e = Hello::encode(&mut buf, &Offer::new(), [d].into_iter()).unwrap_err();
         assert_eq!(e.code, ErrorCode::BufferTooSmall);
     }
 
