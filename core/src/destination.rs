@@ -894,9 +894,7 @@ impl Destination {
             }
             Out::ChannelsReady => {
                 let set = self.channels.expected().unwrap_or_default();
-                write_into(buf, at, FrameType::ChannelsReady, |w| {
-                    set.encode(w)
-                })
+                write_into(buf, at, FrameType::ChannelsReady, |w| set.encode(w))
             }
             Out::Ack(epoch) => write_into(buf, at, FrameType::SwitchoverAck, |w| {
                 SwitchoverAck { epoch }.encode(w)

@@ -568,12 +568,7 @@ impl Source {
                 },
             ));
         }
-        for (i, (v, d)) in w
-            .verdicts
-            .bools()
-            .zip(self.devices.iter())
-            .enumerate()
-        {
+        for (i, (v, d)) in w.verdicts.bools().zip(self.devices.iter()).enumerate() {
             if v? != (ack_on && d.ack) {
                 return Err(Error::with(
                     ErrorCode::OutcomeMismatch,

@@ -572,7 +572,7 @@ mod tests {
 
     // The serde forms the hand-written Reject/Abort codec must match byte for
     // byte (what accord used before; postcard encodes and decodes them).
-/// The wire form of [`Detail`]. Its variants and their order are frozen: the
+    /// The wire form of [`Detail`]. Its variants and their order are frozen: the
     /// Reject and Abort payloads must decode in every version.
     #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
     enum DetailWire<'a> {
@@ -956,5 +956,238 @@ mod tests {
                 got: 0x3fff
             }
         );
+    }
+
+    /// Every prefix of `seed`, and `seed` with one byte (or one byte and a
+    /// later one) replaced by an interesting value.
+    fn mutations(seed: &[u8], mut f: impl FnMut(&[u8])) {
+        for n in 0..=seed.len() {
+            f(&seed[..n]);
+        }
+        let mut m: heapless::Vec<u8, 128> = heapless::Vec::from_slice(seed).unwrap();
+        m.push(0).unwrap();
+        f(&m);
+        m.pop();
+        for i in 0..m.len() {
+            for v in [
+                0x00, 0x01, 0x02, 0x03, 0x04, 0x08, 0x09, 0x7f, 0x80, 0xc3, 0xff,
+            ] {
+                let old = m[i];
+                m[i] = v;
+                f(&m);
+                for j in i + 1..m.len() {
+                    let o2 = m[j];
+                    m[j] = 0x80;
+                    f(&m);
+                    m[j] = o2;
+                }
+                m[i] = old;
+            }
+        }
+    }
+
+    fn serde_failure(err: &Error) -> FailureWire<'_> {
+        FailureWire {
+            code: err.code.as_u16(),
+            detail: DetailWire::from_detail(&err.detail),
+        }
+    }
+
+    /// The hand-written Reject/Abort codec writes postcard's bytes for the
+    /// serde form, and accepts and refuses exactly what postcard does.
+    #[test]
+    fn failure_codec_equals_postcard() {
+        let long = "y".repeat(MAX_NAME_LEN);
+        let mut details: heapless::Vec<Detail, 16> = every_detail().into_iter().collect();
+        details
+            .push(Detail::Device(DeviceName {
+                name: crate::name(&long).unwrap(),
+                instance: u32::MAX,
+            }))
+            .unwrap();
+        details
+            .push(Detail::Device(DeviceName {
+                name: crate::name("ä€𝄞").unwrap(),
+                instance: 0,
+            }))
+            .unwrap();
+        for detail in details {
+            for code in [ErrorCode::BadMagic, ErrorCode::LegacyNotACommand] {
+                let err = Error::with(code, detail.clone());
+                let mut buf = [0u8; 128];
+                let n = encode_failure(&mut buf, &err).unwrap();
+                let bytes = postcard(&serde_failure(&err));
+                assert_eq!(&buf[..n], &bytes[..], "{err:?}");
+                mutations(&bytes, |b| {
+                    let fast = decode_failure(b);
+                    let slow =
+                        decode_exact::<FailureWire<'_>>(b).map(|f| {
+                            match ErrorCode::from_u16(f.code) {
+                                Some(code) => Error::with(code, f.detail.into_detail()),
+                                None => Error::with(
+                                    ErrorCode::UnknownPeerError,
+                                    Detail::Value {
+                                        expected: 0,
+                                        got: f.code as u32,
+                                    },
+                                ),
+                            }
+                        });
+                    assert_eq!(fast, slow, "{b:02x?}");
+                });
+            }
+        }
+        // A device name longer than ours is shortened, as before.
+        let long = "z".repeat(MAX_NAME_LEN + 3);
+        let f = FailureWire {
+            code: ErrorCode::DeviceUnsupported.as_u16(),
+            detail: DetailWire::Device {
+                name: &long,
+                instance: 9,
+            },
+        };
+        let bytes = postcard(&f);
+        let e = decode_failure(&bytes).unwrap();
+        assert_eq!(e.detail, f.detail.into_detail());
+    }
+
+    /// The fixed-shape payloads: postcard's bytes, postcard's verdicts.
+    #[test]
+    fn fixed_shapes_equal_postcard() {
+        let numbers = [
+            0u32,
+            1,
+            127,
+            128,
+            300,
+            16383,
+            16384,
+            65535,
+            1 << 21,
+            u32::MAX,
+        ];
+        fn check<T>(
+            v: T,
+            encode: impl Fn(&T, &mut [u8]) -> Result<usize>,
+            decode: impl Fn(&[u8]) -> Result<T>,
+        ) where
+            T: Serialize + for<'a> Deserialize<'a> + PartialEq + core::fmt::Debug,
+        {
+            let bytes = postcard(&v);
+            let mut buf = [0u8; 16];
+            let n = encode(&v, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &bytes[..], "{v:?}");
+            assert_eq!(encode_value(&mut buf, &v).unwrap(), n);
+            for short in 0..n {
+                assert_eq!(
+                    encode(&v, &mut buf[..short]).unwrap_err().code,
+                    ErrorCode::BufferTooSmall
+                );
+            }
+            mutations(&bytes, |b| {
+                assert_eq!(decode(b), decode_exact::<T>(b), "{b:02x?}");
+            });
+        }
+        for &a in &numbers {
+            for &b in &numbers {
+                let (x, y) = (a as u16, b as u16);
+                for flag in [false, true] {
+                    check(
+                        ChannelsReady {
+                            multifd: x,
+                            preempt: flag,
+                            device_state: y,
+                        },
+                        ChannelsReady::encode,
+                        ChannelsReady::decode,
+                    );
+                    check(
+                        SwitchoverStart {
+                            epoch: a,
+                            waived: flag,
+                        },
+                        SwitchoverStart::encode,
+                        SwitchoverStart::decode,
+                    );
+                }
+                check(
+                    SwitchoverRevoke {
+                        epoch: a,
+                        device: y,
+                    },
+                    SwitchoverRevoke::encode,
+                    SwitchoverRevoke::decode,
+                );
+            }
+            check(
+                SwitchoverAck { epoch: a },
+                SwitchoverAck::encode,
+                SwitchoverAck::decode,
+            );
+        }
+    }
+
+    /// The capability and verdict readers accept and refuse what postcard does.
+    #[test]
+    fn cap_and_verdict_readers_equal_postcard() {
+        fn same(b: &[u8]) {
+            let mut fast = Reader::new(b);
+            let mut slow = Reader::new(b);
+            let a = read_cap(&mut fast).ok_or(malformed());
+            assert_eq!(a, slow.take::<CapOffer>(), "{b:02x?}");
+            // A failed read refuses the whole payload: where it stopped is moot.
+            if a.is_ok() {
+                assert_eq!(fast.buf, slow.buf, "{b:02x?}");
+            }
+            let mut fast = Reader::new(b);
+            let mut slow = Reader::new(b);
+            assert_eq!(
+                read_enabled(&mut fast).ok_or(malformed()),
+                slow.take::<Enabled>(),
+                "{b:02x?}"
+            );
+            let mut fast = Reader::new(b);
+            let mut slow = Reader::new(b);
+            assert_eq!(
+                fast.bool().ok_or(malformed()),
+                slow.take::<bool>(),
+                "{b:02x?}"
+            );
+            assert_eq!(fast.u8().ok_or(malformed()), slow.take::<u8>(), "{b:02x?}");
+            let mut fast = Reader::new(b);
+            let mut slow = Reader::new(b);
+            assert_eq!(
+                fast.role().ok_or(malformed()),
+                slow.take::<Role>(),
+                "{b:02x?}"
+            );
+            assert_eq!(fast.buf, slow.buf, "{b:02x?}");
+        }
+        for (id, required, param) in [
+            (0u16, false, 0u16),
+            (0x7f, true, 0x80),
+            (0xffff, true, 0x3fff),
+        ] {
+            let c = CapOffer {
+                id: CapabilityId(id),
+                required,
+                param,
+            };
+            mutations(&postcard(&c), same);
+            let e = Enabled {
+                id: CapabilityId(id),
+                param,
+            };
+            mutations(&postcard(&e), same);
+        }
+        for role in Role::ALL {
+            mutations(&postcard(&role), same);
+        }
+        // A Welcome's verdicts walk like `iter::<bool>()`.
+        let list = List {
+            len: 3,
+            reader: Reader::new(&[1, 0, 1]),
+        };
+        assert!(list.bools().eq(list.iter::<bool>()));
     }
 }
