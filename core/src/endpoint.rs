@@ -25,7 +25,8 @@ pub(crate) trait Endpoint {
 /// Consume the preamble and every whole frame at the start of `data`.
 /// Returns the bytes used; the rest belongs to an incomplete frame. Work is
 /// linear in `data.len()`: every step consumes at least a frame header.
-pub(crate) fn feed<E: Endpoint>(m: &mut E, now: Instant, data: &[u8]) -> Result<usize> {
+#[inline(never)]
+pub(crate) fn feed(m: &mut dyn Endpoint, now: Instant, data: &[u8]) -> Result<usize> {
     let mut used = 0usize;
     while !m.failed() {
         let rest = data.get(used..).unwrap_or(&[]);

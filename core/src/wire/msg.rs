@@ -269,12 +269,12 @@ impl<'a> Welcome<'a> {
 /// A peer's device name longer than our capacity is shortened (at a character
 /// boundary) rather than refused: it only decorates an error.
 fn truncated(s: &str) -> Name {
-    let mut n = Name::new();
-    for c in s.chars() {
-        if n.push(c).is_err() {
-            break;
-        }
+    let mut end = s.len().min(MAX_NAME_LEN);
+    while !s.is_char_boundary(end) {
+        end = end.saturating_sub(1);
     }
+    let mut n = Name::new();
+    let _ = n.push_str(s.get(..end).unwrap_or_default());
     n
 }
 
@@ -1189,5 +1189,34 @@ mod tests {
             reader: Reader::new(&[1, 0, 1]),
         };
         assert!(list.bools().eq(list.iter::<bool>()));
+    }
+
+    /// A long peer name is cut at the last character boundary that fits, as
+    /// pushing characters one by one would.
+    #[test]
+    fn truncated_cuts_at_a_character_boundary() {
+        fn by_chars(s: &str) -> Name {
+            let mut n = Name::new();
+            for c in s.chars() {
+                if n.push(c).is_err() {
+                    break;
+                }
+            }
+            n
+        }
+        for pad in 0..4 {
+            for tail in ["ä", "€", "𝄞", "a", "ä€𝄞ä€𝄞"] {
+                let mut s: heapless::String<256> = heapless::String::new();
+                for _ in 0..MAX_NAME_LEN - 4 + pad {
+                    s.push('x').unwrap();
+                }
+                for _ in 0..3 {
+                    s.push_str(tail).unwrap();
+                }
+                assert_eq!(truncated(&s), by_chars(&s), "{s}");
+                assert_eq!(truncated(tail), by_chars(tail));
+            }
+        }
+        assert_eq!(truncated(""), Name::new());
     }
 }
