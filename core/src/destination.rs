@@ -765,46 +765,30 @@ impl Destination {
             return Err(Error::new(ErrorCode::InvalidState));
         }
         let main = self.peer.as_ref();
-        if let Some(m) = main {
+        // One error exit: every refusal here names the channel.
+        let refused = if main.is_some_and(|m| m.nonce != p.nonce) {
             // A stranger is named as such before anything else is judged.
-            if m.nonce != p.nonce {
-                return Err(Error::with(
-                    ErrorCode::WrongNonce,
-                    Detail::Channel {
-                        role: id.role,
-                        index: id.index,
-                    },
-                ));
+            Some(ErrorCode::WrongNonce)
+        } else if main.is_some_and(|m| m.versions != p.versions) {
+            Some(ErrorCode::BadVersionRange)
+        } else if id.role == Role::Main {
+            // Only a reattached main (postcopy recovery) may come this way
+            // (the nonce matched above).
+            match main {
+                Some(_) if p.is_reattach() => return Ok(Assignment::Reattached(id)),
+                _ => Some(ErrorCode::DuplicateChannel),
             }
-            if m.versions != p.versions {
-                return Err(Error::with(
-                    ErrorCode::BadVersionRange,
-                    Detail::Channel {
-                        role: id.role,
-                        index: id.index,
-                    },
-                ));
-            }
-        }
-        if id.role == Role::Main {
-            // Only a reattached main (postcopy recovery) may come this way.
-            return match main {
-                Some(m) if p.is_reattach() && m.nonce == p.nonce => Ok(Assignment::Reattached(id)),
-                Some(m) if m.nonce != p.nonce => Err(Error::with(
-                    ErrorCode::WrongNonce,
-                    Detail::Channel {
-                        role: id.role,
-                        index: id.index,
-                    },
-                )),
-                _ => Err(Error::with(
-                    ErrorCode::DuplicateChannel,
-                    Detail::Channel {
-                        role: id.role,
-                        index: id.index,
-                    },
-                )),
-            };
+        } else {
+            None
+        };
+        if let Some(code) = refused {
+            return Err(Error::with(
+                code,
+                Detail::Channel {
+                    role: id.role,
+                    index: id.index,
+                },
+            ));
         }
         let nonce = main.map(|m| m.nonce);
         let a = self.channels.accept(p, nonce.as_ref())?;
