@@ -870,11 +870,8 @@ impl Destination {
                 } else {
                     FrameType::Abort
                 };
-                let err = self
-                    .error
-                    .clone()
-                    .unwrap_or(Error::new(ErrorCode::LocalAbort));
-                write_into(buf, at, kind, |w| msg::encode_failure(w, &err))
+                let err = self.error.as_ref();
+                write_into(buf, at, kind, |w| msg::encode_abort(w, err))
             }
             Out::ChannelsReady => {
                 let set = self.channels.expected().unwrap_or_default();

@@ -614,11 +614,8 @@ impl Source {
             }
         }
         if self.tx.abort {
-            let err = self
-                .error
-                .clone()
-                .unwrap_or(Error::new(ErrorCode::LocalAbort));
-            match write_into(buf, at, FrameType::Abort, |o| msg::encode_failure(o, &err)) {
+            let err = self.error.as_ref();
+            match write_into(buf, at, FrameType::Abort, |o| msg::encode_abort(o, err)) {
                 Ok(n) => {
                     at += n;
                     self.tx.abort = false;

@@ -306,6 +306,15 @@ const SHAPES: [[u8; 4]; 9] = [
     [U32, U32, END, END],  // Value { expected, got }
 ];
 
+/// Encode a Reject or Abort payload for `err`, or for `LocalAbort` without
+/// detail if there is none (without copying the error).
+pub(crate) fn encode_abort(out: &mut [u8], err: Option<&Error>) -> Result<usize> {
+    match err {
+        Some(e) => encode_failure(out, e),
+        None => encode_failure(out, &Error::new(ErrorCode::LocalAbort)),
+    }
+}
+
 /// A Reject or Abort payload, byte for byte as postcard writes the serde
 /// form (`code: u16`, then the detail as an enum: its variant index, then
 /// its fields in the order of [`SHAPES`]).
