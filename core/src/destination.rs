@@ -856,7 +856,7 @@ impl Destination {
                     .order
                     .iter()
                     .map(|&i| self.dev.get(usize::from(i)).is_some_and(|d| d.participates));
-                Welcome::encode(
+                Welcome::write(
                     w,
                     self.version,
                     &self.cfg.capabilities,
@@ -871,17 +871,17 @@ impl Destination {
                     FrameType::Abort
                 };
                 let err = self.error.as_ref();
-                write_into(buf, at, kind, |w| msg::encode_abort(w, err))
+                write_into(buf, at, kind, |w| msg::write_abort(w, err))
             }
             Out::ChannelsReady => {
                 let set = self.channels.expected().unwrap_or_default();
-                write_into(buf, at, FrameType::ChannelsReady, |w| set.encode(w))
+                write_into(buf, at, FrameType::ChannelsReady, |w| set.write(w))
             }
             Out::Ack(epoch) => write_into(buf, at, FrameType::SwitchoverAck, |w| {
-                SwitchoverAck { epoch }.encode(w)
+                SwitchoverAck { epoch }.write(w)
             }),
             Out::Revoke(epoch, device) => write_into(buf, at, FrameType::SwitchoverRevoke, |w| {
-                SwitchoverRevoke { epoch, device }.encode(w)
+                SwitchoverRevoke { epoch, device }.write(w)
             }),
         }
     }

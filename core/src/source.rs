@@ -21,6 +21,7 @@ use crate::wire::msg::{
     Welcome,
 };
 use crate::wire::preamble::{Preamble, FLAG_REATTACH};
+use crate::wire::Writer;
 
 /// The source's states (docs/PROTOCOL.md §7.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -603,7 +604,7 @@ impl Source {
             let epoch = self.ack_epoch;
             let waived = self.waived && !self.ack_open;
             match write_into(buf, at, FrameType::SwitchoverStart, |o| {
-                SwitchoverStart { epoch, waived }.encode(o)
+                SwitchoverStart { epoch, waived }.write(o)
             }) {
                 Ok(n) => {
                     at += n;
@@ -615,7 +616,7 @@ impl Source {
         }
         if self.tx.abort {
             let err = self.error.as_ref();
-            match write_into(buf, at, FrameType::Abort, |o| msg::encode_abort(o, err)) {
+            match write_into(buf, at, FrameType::Abort, |o| msg::write_abort(o, err)) {
                 Ok(n) => {
                     at += n;
                     self.tx.abort = false;
@@ -637,8 +638,8 @@ impl Source {
             instance: d.name.instance,
             wants_ack: d.ack,
         });
-        let n = frame::write(rest, FrameType::Hello, |o| {
-            Hello::encode(o, &self.cfg.capabilities, devices)
+        let n = frame::write_with(rest, FrameType::Hello, |o| {
+            Hello::write(o, &self.cfg.capabilities, devices)
         })?;
         Ok(p + n)
     }
@@ -649,12 +650,12 @@ pub(crate) fn write_into(
     buf: &mut [u8],
     at: usize,
     kind: FrameType,
-    body: impl FnOnce(&mut [u8]) -> Result<usize>,
+    body: impl FnOnce(&mut Writer<'_>) -> Option<()>,
 ) -> Result<usize> {
     let rest = buf
         .get_mut(at..)
         .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-    frame::write(rest, kind, body)
+    frame::write_with(rest, kind, body)
 }
 
 impl crate::endpoint::Endpoint for Source {

@@ -188,13 +188,22 @@ impl<'a> Hello<'a> {
         offer: &Offer,
         devices: impl ExactSizeIterator<Item = DeviceOffer<'d>>,
     ) -> Result<usize> {
-        let mut w = Writer::new(out);
-        write_offer(&mut w, offer).ok_or(too_small())?;
-        w.len(devices.len())?;
+        u32::try_from(devices.len()).map_err(|_| Error::new(ErrorCode::FrameTooLarge))?;
+        write_exact(out, |w| Self::write(w, offer, devices))
+    }
+
+    /// The payload, for a frame writer (`None`: the buffer is full).
+    pub(crate) fn write<'d>(
+        w: &mut Writer<'_>,
+        offer: &Offer,
+        devices: impl ExactSizeIterator<Item = DeviceOffer<'d>>,
+    ) -> Option<()> {
+        write_offer(w, offer)?;
+        w.varint(u32::try_from(devices.len()).ok()?)?;
         for d in devices {
-            write_device(&mut w, &d).ok_or(too_small())?;
+            write_device(w, &d)?;
         }
-        Ok(w.position())
+        Some(())
     }
 }
 
@@ -247,22 +256,30 @@ impl<'a> Welcome<'a> {
         agreed: &Agreed,
         verdicts: impl ExactSizeIterator<Item = bool>,
     ) -> Result<usize> {
-        let mut w = Writer::new(out);
-        (|| {
-            w.byte(version)?;
-            write_offer(&mut w, offer)?;
-            w.varint(agreed.entries().len() as u32)?;
-            agreed.entries().iter().try_for_each(|e| {
-                w.varint(e.id.0.into())?;
-                w.varint(e.param.into())
-            })
-        })()
-        .ok_or(too_small())?;
-        w.len(verdicts.len())?;
+        u32::try_from(verdicts.len()).map_err(|_| Error::new(ErrorCode::FrameTooLarge))?;
+        write_exact(out, |w| Self::write(w, version, offer, agreed, verdicts))
+    }
+
+    /// The payload, for a frame writer (`None`: the buffer is full).
+    pub(crate) fn write(
+        w: &mut Writer<'_>,
+        version: u8,
+        offer: &Offer,
+        agreed: &Agreed,
+        verdicts: impl ExactSizeIterator<Item = bool>,
+    ) -> Option<()> {
+        w.byte(version)?;
+        write_offer(w, offer)?;
+        w.varint(agreed.entries().len() as u32)?;
+        agreed.entries().iter().try_for_each(|e| {
+            w.varint(e.id.0.into())?;
+            w.varint(e.param.into())
+        })?;
+        w.varint(u32::try_from(verdicts.len()).ok()?)?;
         for v in verdicts {
-            w.byte(v.into()).ok_or(too_small())?;
+            w.byte(v.into())?;
         }
-        Ok(w.position())
+        Some(())
     }
 }
 
@@ -306,19 +323,19 @@ const SHAPES: [[u8; 4]; 9] = [
     [U32, U32, END, END],  // Value { expected, got }
 ];
 
-/// Encode a Reject or Abort payload for `err`, or for `LocalAbort` without
+/// Write a Reject or Abort payload for `err`, or for `LocalAbort` without
 /// detail if there is none (without copying the error).
-pub(crate) fn encode_abort(out: &mut [u8], err: Option<&Error>) -> Result<usize> {
+pub(crate) fn write_abort(w: &mut Writer<'_>, err: Option<&Error>) -> Option<()> {
     match err {
-        Some(e) => encode_failure(out, e),
-        None => encode_failure(out, &Error::new(ErrorCode::LocalAbort)),
+        Some(e) => write_failure(w, e),
+        None => write_failure(w, &Error::new(ErrorCode::LocalAbort)),
     }
 }
 
 /// A Reject or Abort payload, byte for byte as postcard writes the serde
 /// form (`code: u16`, then the detail as an enum: its variant index, then
 /// its fields in the order of [`SHAPES`]).
-fn write_failure(w: &mut Writer<'_>, err: &Error) -> Option<()> {
+pub(crate) fn write_failure(w: &mut Writer<'_>, err: &Error) -> Option<()> {
     w.varint(err.code.as_u16().into())?;
     let (tag, v, name): (u8, [u32; 4], &str) = match &err.detail {
         Detail::None => (0, [0; 4], ""),
@@ -511,11 +528,13 @@ impl ChannelsReady {
 
     /// Encode this payload (as `encode_value`).
     pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        write_exact(out, |w| {
-            w.varint(self.multifd.into())?;
-            w.byte(self.preempt.into())?;
-            w.varint(self.device_state.into())
-        })
+        write_exact(out, |w| self.write(w))
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+        w.varint(self.multifd.into())?;
+        w.byte(self.preempt.into())?;
+        w.varint(self.device_state.into())
     }
 }
 
@@ -527,7 +546,11 @@ impl SwitchoverAck {
 
     /// Encode this payload (as `encode_value`).
     pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        write_exact(out, |w| w.varint(self.epoch))
+        write_exact(out, |w| self.write(w))
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+        w.varint(self.epoch)
     }
 }
 
@@ -543,10 +566,12 @@ impl SwitchoverRevoke {
 
     /// Encode this payload (as `encode_value`).
     pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        write_exact(out, |w| {
-            w.varint(self.epoch)?;
-            w.varint(self.device.into())
-        })
+        write_exact(out, |w| self.write(w))
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+        w.varint(self.epoch)?;
+        w.varint(self.device.into())
     }
 }
 
@@ -562,10 +587,12 @@ impl SwitchoverStart {
 
     /// Encode this payload (as `encode_value`).
     pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        write_exact(out, |w| {
-            w.varint(self.epoch)?;
-            w.byte(self.waived.into())
-        })
+        write_exact(out, |w| self.write(w))
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+        w.varint(self.epoch)?;
+        w.byte(self.waived.into())
     }
 }
 
