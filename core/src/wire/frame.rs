@@ -156,3 +156,40 @@ pub(crate) fn write_with(
     }
     Ok(HEADER_LEN + n)
 }
+
+#[cfg(test)]
+mod write_with_tests {
+    use super::*;
+    use crate::wire::msg::SwitchoverRevoke;
+
+    /// `write_with` gives `write`'s frame and errors, for every buffer size
+    /// and for a payload too large for any frame.
+    #[test]
+    fn write_with_equals_write() {
+        let r = SwitchoverRevoke {
+            epoch: 300,
+            device: 70,
+        };
+        for size in 0..12 {
+            let (mut a, mut b) = ([0u8; 12], [0u8; 12]);
+            let x = write(&mut a[..size], FrameType::SwitchoverRevoke, |o| r.encode(o));
+            let y = write_with(&mut b[..size], FrameType::SwitchoverRevoke, |w| r.write(w));
+            assert_eq!(x, y, "{size}");
+            assert_eq!(a, b);
+        }
+        let mut big = [0u8; MAX_FRAME + 8];
+        let fill = |w: &mut Writer<'_>| (0..=MAX_PAYLOAD).try_for_each(|_| w.byte(1));
+        assert_eq!(
+            write_with(&mut big, FrameType::Hello, fill)
+                .unwrap_err()
+                .code,
+            ErrorCode::FrameTooLarge
+        );
+        assert_eq!(
+            write_with(&mut big[..100], FrameType::Hello, fill)
+                .unwrap_err()
+                .code,
+            ErrorCode::BufferTooSmall
+        );
+    }
+}
