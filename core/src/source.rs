@@ -462,12 +462,7 @@ impl Source {
     fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
         let unexpected = Error::with(ErrorCode::UnexpectedFrame, Detail::Frame(f.kind as u8));
         match (self.state, f.kind) {
-            (_, FrameType::Abort) => {
-                let e = msg::decode_failure(f.payload)?;
-                self.fail(e, true);
-                Ok(())
-            }
-            (SourceState::AwaitWelcome, FrameType::Reject) => {
+            (_, FrameType::Abort) | (SourceState::AwaitWelcome, FrameType::Reject) => {
                 let e = msg::decode_failure(f.payload)?;
                 self.fail(e, true);
                 Ok(())
