@@ -524,7 +524,14 @@ impl Source {
     // pay for it (the firmware measures every handshake step's stack).
     #[inline(never)]
     fn on_welcome(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
-        let w = &Welcome::decode(payload)?;
+        let w = Welcome::decode(payload)?;
+        self.check_welcome(now, &w)
+    }
+
+    // Out of line, like Welcome::decode: the decoder's and the checker's
+    // temporaries never share a stack frame.
+    #[inline(never)]
+    fn check_welcome(&mut self, now: Instant, w: &Welcome<'_>) -> Result<()> {
         let ours = self.cfg.versions;
         let theirs = self.peer_versions.unwrap_or(ours);
         if ours.highest_common(theirs) != Some(w.version) {

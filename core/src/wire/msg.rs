@@ -224,6 +224,7 @@ pub struct Welcome<'a> {
 
 impl<'a> Welcome<'a> {
     /// Decode and check a Welcome payload.
+    #[inline(never)]
     pub fn decode(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
         let version = r.u8().ok_or(malformed())?;
