@@ -24,6 +24,7 @@ use crate::wire::msg::{
     self, ChannelsReady, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart, Welcome,
 };
 use crate::wire::preamble::Preamble;
+use crate::Name;
 
 /// The destination's states (docs/PROTOCOL.md §7.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -430,22 +431,29 @@ impl Destination {
     #[inline(never)]
     fn on_hello(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
         let hello = Hello::decode(payload)?;
+        self.answer_hello(now, &hello);
+        Ok(())
+    }
+
+    // Out of line, like Hello::decode: the decoder's and the verdict's
+    // temporaries never share a stack frame.
+    #[inline(never)]
+    fn answer_hello(&mut self, now: Instant, hello: &Hello<'_>) {
         // evaluate() notes the registry id of every Hello device in `order`
         // and who wants the ack in `wants`, so welcome() need not walk the
         // list again.
         let mut order = core::mem::take(&mut self.order);
         order.clear();
         let mut wants = [0u32; MAX_DEVICES.div_ceil(32)];
-        let verdict = self.evaluate(&hello, &mut order, &mut wants);
+        let verdict = self.evaluate(hello, &mut order, &mut wants);
         self.order = order;
         match verdict {
-            Ok(agreed) => self.welcome(now, &hello, agreed, &wants),
+            Ok(agreed) => self.welcome(now, hello, agreed, &wants),
             Err(e) => {
                 self.order.clear();
                 self.reject(e)
             }
         }
-        Ok(())
     }
 
     /// The whole verdict on a Hello, without changing any state: versions,
@@ -472,26 +480,37 @@ impl Destination {
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
         for (i, d) in hello.devices.devices().enumerate() {
             let d = d?;
-            let name = || {
-                Detail::Device(DeviceName {
-                    name: crate::name(d.name).unwrap_or_default(),
-                    instance: d.instance,
-                })
+            // One error exit for the three refusals that name the device.
+            let (id, refused) = match self.find_device(i, d.name, d.instance) {
+                None => (DeviceId(0), Some(ErrorCode::DeviceMissingOnDestination)),
+                Some(id) => {
+                    let (w, b) = (usize::from(id.0) / 32, id.0 % 32);
+                    let word = seen
+                        .get_mut(w)
+                        .ok_or(Error::new(ErrorCode::CapacityExceeded))?;
+                    let supports = self.devices.get(id).is_some_and(|x| x.ack);
+                    if *word & (1 << b) != 0 {
+                        (id, Some(ErrorCode::DuplicateDevice))
+                    } else if ack_on && d.wants_ack && !supports {
+                        (id, Some(ErrorCode::DeviceUnsupported))
+                    } else {
+                        *word |= 1 << b;
+                        (id, None)
+                    }
+                }
             };
-            let Some(id) = self.find_device(i, d.name, d.instance) else {
-                return Err(Error::with(ErrorCode::DeviceMissingOnDestination, name()));
-            };
-            let (w, b) = (usize::from(id.0) / 32, id.0 % 32);
-            let word = seen
-                .get_mut(w)
-                .ok_or(Error::new(ErrorCode::CapacityExceeded))?;
-            if *word & (1 << b) != 0 {
-                return Err(Error::with(ErrorCode::DuplicateDevice, name()));
-            }
-            *word |= 1 << b;
-            let supports = self.devices.get(id).is_some_and(|x| x.ack);
-            if ack_on && d.wants_ack && !supports {
-                return Err(Error::with(ErrorCode::DeviceUnsupported, name()));
+            if let Some(code) = refused {
+                // The name fits: Hello::decode checked its length (an empty
+                // name otherwise, as before).
+                let mut name = Name::new();
+                let _ = name.push_str(d.name);
+                return Err(Error::with(
+                    code,
+                    Detail::Device(DeviceName {
+                        name,
+                        instance: d.instance,
+                    }),
+                ));
             }
             // Hello::decode bounded the list to MAX_DEVICES, so this fits.
             order

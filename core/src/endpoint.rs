@@ -31,9 +31,9 @@ pub(crate) fn feed(m: &mut dyn Endpoint, now: Instant, data: &[u8]) -> Result<us
     while !m.failed() {
         let rest = data.get(used..).unwrap_or(&[]);
         let step = if m.awaiting_preamble() {
-            match Preamble::decode(rest) {
+            match preamble_step(m, rest) {
                 Ok(None) => break,
-                Ok(Some(p)) => m.on_preamble(p).map(|_| preamble::LEN),
+                Ok(Some(n)) => Ok(n),
                 Err(e) => Err(e),
             }
         } else {
@@ -54,5 +54,15 @@ pub(crate) fn feed(m: &mut dyn Endpoint, now: Instant, data: &[u8]) -> Result<us
     match m.failure() {
         Some(e) if m.failed() => Err(e.clone()),
         _ => Ok(used),
+    }
+}
+
+// Out of line: the preamble's temporaries stay off the stack while frames
+// (Hello, the deepest step) are handled.
+#[inline(never)]
+fn preamble_step(m: &mut dyn Endpoint, rest: &[u8]) -> Result<Option<usize>> {
+    match Preamble::decode(rest)? {
+        None => Ok(None),
+        Some(p) => m.on_preamble(p).map(|_| Some(preamble::LEN)),
     }
 }

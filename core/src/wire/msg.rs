@@ -71,13 +71,14 @@ impl<'a> List<'a> {
     }
 }
 
-fn read_offer(r: &mut Reader<'_>) -> Result<Offer> {
+// Into the caller's offer: a `Result<Offer>` would be one more large
+// temporary on the decoder's stack.
+fn read_offer(r: &mut Reader<'_>, offer: &mut Offer) -> Result<()> {
     let n = r.len(MAX_CAPABILITIES)?;
-    let mut offer = Offer::new();
     for _ in 0..n {
         offer.push_wire(read_cap(r).ok_or(malformed())?)?;
     }
-    Ok(offer)
+    Ok(())
 }
 
 fn write_offer(w: &mut Writer<'_>, offer: &Offer) -> Option<()> {
@@ -153,9 +154,11 @@ pub struct Hello<'a> {
 impl<'a> Hello<'a> {
     /// Decode and check a Hello payload: offer rules, names within
     /// `MAX_NAME_LEN`, at most `MAX_DEVICES` devices, no trailing bytes.
+    #[inline(never)]
     pub fn decode(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
-        let offer = read_offer(&mut r)?;
+        let mut offer = Offer::new();
+        read_offer(&mut r, &mut offer)?;
         // One walk both checks that every device decodes and its name length;
         // a bad name is reported after the trailing-bytes check, as before.
         let len = r.len(MAX_DEVICES)?;
@@ -228,7 +231,8 @@ impl<'a> Welcome<'a> {
     pub fn decode(payload: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(payload);
         let version = r.u8().ok_or(malformed())?;
-        let offer = read_offer(&mut r)?;
+        let mut offer = Offer::new();
+        read_offer(&mut r, &mut offer)?;
         let n = r.len(MAX_CAPABILITIES)?;
         let mut agreed = Agreed::new();
         for _ in 0..n {
