@@ -13,11 +13,15 @@ bash scripts/install-qemu.sh
 
 step "format"
 cargo fmt --all --check
+cargo fmt --check --manifest-path fuzz/Cargo.toml
 
-step "unit, integration and spec tests"
+step "unit, integration and spec tests (with the exhaustive negotiation check and the model check)"
+rm -f target/tmp/accord-*.txt
 cargo test --workspace --locked 2>&1 | tee /tmp/accord-test.log
 # Sum cargo's per-binary result lines into one closing line.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rust tests: %d passed, %d failed\n", p, f }' /tmp/accord-test.log
+# What the exhaustive check and the model check covered (they leave tallies in target/tmp).
+cat target/tmp/accord-*.txt
 bash scripts/firmware-test.sh # bare-metal cross-builds, no-alloc and no-panic proofs, handshake on a Cortex-M4 under QEMU
 
 step "core for Cortex-M4 (no_std, no alloc)"
@@ -25,4 +29,11 @@ cargo build -p accord-core --target thumbv7em-none-eabihf --release --locked
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
 bash scripts/c-tests.sh # C API: header, cmocka (plain, ASan+UBSan, valgrind), minimal program, pkg-config, Meson
+
+step "fuzzing: every cargo-fuzz target for ${FUZZ_SECONDS:-25}s (scripts/fuzz.sh)"
+bash scripts/fuzz.sh
+
+step "miri: the test suites of accord-core and accord-ffi (scripts/miri.sh)"
+bash scripts/miri.sh

@@ -655,10 +655,11 @@ impl Destination {
 
     fn on_switchover_start(&mut self, s: SwitchoverStart) -> Result<()> {
         let ack_on = self.agreed.is_on(CapabilityId::SWITCHOVER_ACK);
-        // The decision may rest on an ack we have since revoked (the revoke
-        // crossed it on the wire): the source's decision stands.
+        // The decision may rest on an ack we have since revoked, and even
+        // armed again (the revoke and the new ack crossed it on the wire):
+        // any ack that was sent carries the source's decision.
         let ok = if ack_on {
-            s.waived || (s.epoch >= 1 && s.epoch == self.sent_epoch)
+            s.waived || (s.epoch >= 1 && s.epoch <= self.sent_epoch)
         } else {
             s.epoch == 0
         };

@@ -58,7 +58,9 @@ fn every_arrival_order_assigns_every_channel() {
     }));
     let orders = permutations(&conns);
     assert_eq!(orders.len(), 720);
-    for order in orders {
+    // Under Miri (scripts/miri.sh) every 97th order: 8 handshakes instead of 720.
+    let step = if cfg!(miri) { 97 } else { 1 };
+    for order in orders.into_iter().step_by(step) {
         let mut s = source();
         let mut d = destination_with(&[("ram", false), ("vfio", true)]);
         s.start(T0).unwrap();

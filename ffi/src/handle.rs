@@ -393,10 +393,14 @@ pub(crate) fn out_slice<'a, T>(p: *mut T, n: usize, position: u16) -> Result<&'a
     if n == 0 {
         return Ok(&mut []);
     }
-    let first = out_ref(p, position)?;
+    // Checks only: the slice comes from `p` itself, whose provenance covers
+    // all `n` elements (a pointer taken back from the reference to the
+    // first element covers that element alone: Miri reports the rest as
+    // undefined behaviour).
+    out_ref(p, position)?;
     // SAFETY: non-null and aligned (out_ref); the caller promises `n`
     // writable elements of plain-data type T at `p`, not aliased.
-    Ok(unsafe { core::slice::from_raw_parts_mut(first as *mut T, n) })
+    Ok(unsafe { core::slice::from_raw_parts_mut(p, n) })
 }
 
 /// `n` elements at `p` (argument `position`) for reading; NULL is allowed when `n` is 0.
@@ -404,10 +408,11 @@ pub(crate) fn in_slice<'a, T>(p: *const T, n: usize, position: u16) -> Result<&'
     if n == 0 {
         return Ok(&[]);
     }
-    let first = in_ref(p, position)?;
+    // Checks only; the slice comes from `p` itself (see out_slice).
+    in_ref(p, position)?;
     // SAFETY: non-null and aligned (in_ref); the caller promises `n`
     // initialised elements of plain-data type T at `p`.
-    Ok(unsafe { core::slice::from_raw_parts(first as *const T, n) })
+    Ok(unsafe { core::slice::from_raw_parts(p, n) })
 }
 
 /// A NUL-terminated device name (argument `position`), read up to the

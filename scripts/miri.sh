@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Miri over the test suites of the crates listed in MIRI_CRATES: undefined
+# behaviour in accord, in the C API's pointer handling (ffi/tests/c_api.rs
+# drives every kind of call through raw pointers and caller storage) or in
+# the unsafe code of the dependencies (heapless, postcard) fails the run.
+# A crate joins with one more word in MIRI_CRATES.
+# Tests too heavy for Miri's interpreter are marked #[cfg_attr(miri, ignore)]
+# or sampled under cfg(miri); see core/tests/exhaustive.rs, model_check.rs,
+# channel_order.rs, and ffi/tests/header.rs (cbindgen, file I/O).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+crates="${MIRI_CRATES:-accord-core accord-ffi}"
+
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+if ! rustup +nightly component list --installed | grep -q '^miri'; then
+    rustup +nightly component add miri rust-src
+fi
+cargo +nightly miri setup >/dev/null 2>&1 || cargo +nightly miri setup
+
+args=()
+for c in $crates; do args+=(-p "$c"); done
+start=$(date +%s)
+cargo +nightly miri test --locked --no-fail-fast "${args[@]}" 2>&1 | tee "${TMPDIR:-/tmp}/accord-miri.log" |
+    grep -E '^test result|^test .*(FAILED|ignored)|Undefined Behavior|error' || true
+status=${PIPESTATUS[0]}
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "miri: %d passed, %d failed, %d ignored", p, f, i }' \
+    "${TMPDIR:-/tmp}/accord-miri.log"
+printf ' (%s) in %ss\n' "$crates" "$(( $(date +%s) - start ))"
+exit "$status"
