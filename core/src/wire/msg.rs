@@ -863,6 +863,10 @@ mod tests {
     /// The fast readers accept and refuse exactly what postcard does, on
     /// every prefix of valid devices and on every 1- and 2-byte mutation.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "byte-level conformance sweep over safe code; minutes under Miri, run natively"
+    )]
     fn fast_readers_equal_postcard() {
         fn same(bytes: &[u8]) {
             let mut fast = Reader::new(bytes);
@@ -1051,6 +1055,10 @@ mod tests {
     /// The hand-written Reject/Abort codec writes postcard's bytes for the
     /// serde form, and accepts and refuses exactly what postcard does.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "byte-level conformance sweep over safe code; minutes under Miri, run natively"
+    )]
     fn failure_codec_equals_postcard() {
         let long = "y".repeat(MAX_NAME_LEN);
         let mut details: heapless::Vec<Detail, 16> = every_detail().into_iter().collect();
@@ -1108,6 +1116,10 @@ mod tests {
 
     /// The fixed-shape payloads: postcard's bytes, postcard's verdicts.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "byte-level conformance sweep over safe code; minutes under Miri, run natively"
+    )]
     fn fixed_shapes_equal_postcard() {
         let numbers = [
             0u32,
@@ -1190,6 +1202,10 @@ mod tests {
 
     /// The capability and verdict readers accept and refuse what postcard does.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "byte-level conformance sweep over safe code; minutes under Miri, run natively"
+    )]
     fn cap_and_verdict_readers_equal_postcard() {
         fn same(b: &[u8]) {
             let mut fast = Reader::new(b);
