@@ -202,11 +202,11 @@ report() {
         echo
         echo "**Core flash budget missed by $((CORE_FLASH - BUDGET_CORE_FLASH)) B for the image with both machines.** Why, and what it would take:"
         echo
-        echo "- The reference image holds *both* state machines. A product firmware is one side of a migration: the Source alone costs $CORE_SOURCE B, the Destination alone $CORE_DESTINATION B (rows above). About $((CORE_SOURCE + CORE_DESTINATION - CORE_FLASH)) B are shared (wire codecs, serde/postcard, negotiation, errors, compiler builtins)."
-        echo "- The bulk is handshake logic the spec requires on the device: decoding and checking Hello (the destination's verdict over capabilities, versions and every device, then Welcome) and Welcome (the source recomputes the agreement and every device verdict) are the two largest functions, each over 2 KiB with the serde/postcard decoding inlined."
-        echo "- The Reject/Abort codec (serde-derived, nine detail variants) is about 1.8 KiB. A hand-written codec over the same \`Reader\` was tried and came out *larger* (each \`take\` returns an 80-byte \`Result\`), so serde stays."
-        echo "- The 80-byte \`Error\` (its detail can hold a 64-byte device name) travels by value in every \`Result\`; building with \`ACCORD_MAX_NAME_LEN=8\` shrinks the image by only ~1.2 KiB, so the error size is not the main cost."
-        echo "- Getting both machines under 16 KiB would take a different decoding approach (schema-specific parsing without serde, with a small internal error type converted to \`Error\` at the API boundary): a core refactor, not done here."
+        echo "- The reference image holds *both* state machines. A product firmware is one side of a migration: the Source alone costs $CORE_SOURCE B, the Destination alone $CORE_DESTINATION B (rows above). About $((CORE_SOURCE + CORE_DESTINATION - CORE_FLASH)) B are shared (wire codecs, negotiation, errors, compiler builtins)."
+        echo "- The state machines no longer link serde or postcard: every payload is read and written by hand-written, panic-free codecs (\`Reader\`/\`Writer\` answering \`Option\`, tested byte for byte and accept-for-accept against postcard). The Reject/Abort codec is now about 0.8 KiB."
+        echo "- The bulk is handshake logic the spec requires on the device: the destination's answer to Hello (verdict over versions, capabilities and every device, then Welcome) and the source's check of Welcome (it recomputes the agreement and every device verdict) are the largest functions, with the Hello and Welcome decoders out of line beside them."
+        echo "- The 80-byte \`Error\` (its detail can hold a 64-byte device name) travels by value in every \`Result\`; building with \`ACCORD_MAX_NAME_LEN=8\` shrinks the image by ~1.2 KiB. A small internal error type converted to \`Error\` at the API boundary would recover part of that: a core refactor, not done here."
+        echo "- About 1.6 KiB are compiler builtins (\`memcpy\`, \`memclr\` and their aeabi entry points) that accord's struct moves link; the driver's inlined API calls (\`Source::new\`, \`Destination::new\`, \`accept_channel\`, \`approve\`, ...) are counted too."
     fi
 }
 
@@ -231,7 +231,7 @@ breakdown() { # elf
             name = $2
             if (name ~ /^accord_firmware::lean/ || name ~ /^accord_firmware::__cortex_m_rt_main/) k = "driver, with the accord calls inlined into it (lean.rs, main)"
             else if (name ~ /^accord_firmware/ || name ~ /^(Reset|main|HardFault|DefaultHandler|__INTERRUPTS|__EXCEPTIONS|__RESET_VECTOR|DefaultPreInit|_HardFault)$/) k = "firmware runtime (also in baseline)"
-            else if (name ~ /accord_core::wire::msg::(decode|encode)_failure/) k = "accord-core: Reject/Abort codec"
+            else if (name ~ /accord_core::wire::msg::((decode|encode|write)_failure|read_detail)/) k = "accord-core: Reject/Abort codec"
             else if (name ~ /accord_core::wire/ || name ~ /Preamble/ || name ~ /serde|postcard/) k = "accord-core: wire codecs, serde, postcard"
             else if (name ~ /accord_core::source::/) k = "accord-core: Source"
             else if (name ~ /accord_core::destination::/) k = "accord-core: Destination"

@@ -24,6 +24,7 @@ use crate::wire::msg::{
     self, ChannelsReady, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart, Welcome,
 };
 use crate::wire::preamble::Preamble;
+use crate::Name;
 
 /// The destination's states (docs/PROTOCOL.md §7.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -414,7 +415,7 @@ impl Destination {
             }
             (DestinationState::AwaitHello, FrameType::Hello) => self.on_hello(now, f.payload),
             (DestinationState::Precopy, FrameType::SwitchoverStart) => {
-                let s: SwitchoverStart = msg::decode_exact(f.payload)?;
+                let s = SwitchoverStart::decode(f.payload)?;
                 self.on_switchover_start(s)
             }
             _ => Err(Error::with(
@@ -430,22 +431,29 @@ impl Destination {
     #[inline(never)]
     fn on_hello(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
         let hello = Hello::decode(payload)?;
+        self.answer_hello(now, &hello);
+        Ok(())
+    }
+
+    // Out of line, like Hello::decode: the decoder's and the verdict's
+    // temporaries never share a stack frame.
+    #[inline(never)]
+    fn answer_hello(&mut self, now: Instant, hello: &Hello<'_>) {
         // evaluate() notes the registry id of every Hello device in `order`
         // and who wants the ack in `wants`, so welcome() need not walk the
         // list again.
         let mut order = core::mem::take(&mut self.order);
         order.clear();
         let mut wants = [0u32; MAX_DEVICES.div_ceil(32)];
-        let verdict = self.evaluate(&hello, &mut order, &mut wants);
+        let verdict = self.evaluate(hello, &mut order, &mut wants);
         self.order = order;
         match verdict {
-            Ok(agreed) => self.welcome(now, &hello, agreed, &wants),
+            Ok(agreed) => self.welcome(now, hello, agreed, &wants),
             Err(e) => {
                 self.order.clear();
                 self.reject(e)
             }
         }
-        Ok(())
     }
 
     /// The whole verdict on a Hello, without changing any state: versions,
@@ -472,26 +480,37 @@ impl Destination {
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
         for (i, d) in hello.devices.devices().enumerate() {
             let d = d?;
-            let name = || {
-                Detail::Device(DeviceName {
-                    name: crate::name(d.name).unwrap_or_default(),
-                    instance: d.instance,
-                })
+            // One error exit for the three refusals that name the device.
+            let (id, refused) = match self.find_device(i, d.name, d.instance) {
+                None => (DeviceId(0), Some(ErrorCode::DeviceMissingOnDestination)),
+                Some(id) => {
+                    let (w, b) = (usize::from(id.0) / 32, id.0 % 32);
+                    let word = seen
+                        .get_mut(w)
+                        .ok_or(Error::new(ErrorCode::CapacityExceeded))?;
+                    let supports = self.devices.get(id).is_some_and(|x| x.ack);
+                    if *word & (1 << b) != 0 {
+                        (id, Some(ErrorCode::DuplicateDevice))
+                    } else if ack_on && d.wants_ack && !supports {
+                        (id, Some(ErrorCode::DeviceUnsupported))
+                    } else {
+                        *word |= 1 << b;
+                        (id, None)
+                    }
+                }
             };
-            let Some(id) = self.find_device(i, d.name, d.instance) else {
-                return Err(Error::with(ErrorCode::DeviceMissingOnDestination, name()));
-            };
-            let (w, b) = (usize::from(id.0) / 32, id.0 % 32);
-            let word = seen
-                .get_mut(w)
-                .ok_or(Error::new(ErrorCode::CapacityExceeded))?;
-            if *word & (1 << b) != 0 {
-                return Err(Error::with(ErrorCode::DuplicateDevice, name()));
-            }
-            *word |= 1 << b;
-            let supports = self.devices.get(id).is_some_and(|x| x.ack);
-            if ack_on && d.wants_ack && !supports {
-                return Err(Error::with(ErrorCode::DeviceUnsupported, name()));
+            if let Some(code) = refused {
+                // The name fits: Hello::decode checked its length (an empty
+                // name otherwise, as before).
+                let mut name = Name::new();
+                let _ = name.push_str(d.name);
+                return Err(Error::with(
+                    code,
+                    Detail::Device(DeviceName {
+                        name,
+                        instance: d.instance,
+                    }),
+                ));
             }
             // Hello::decode bounded the list to MAX_DEVICES, so this fits.
             order
@@ -766,46 +785,30 @@ impl Destination {
             return Err(Error::new(ErrorCode::InvalidState));
         }
         let main = self.peer.as_ref();
-        if let Some(m) = main {
+        // One error exit: every refusal here names the channel.
+        let refused = if main.is_some_and(|m| m.nonce != p.nonce) {
             // A stranger is named as such before anything else is judged.
-            if m.nonce != p.nonce {
-                return Err(Error::with(
-                    ErrorCode::WrongNonce,
-                    Detail::Channel {
-                        role: id.role,
-                        index: id.index,
-                    },
-                ));
+            Some(ErrorCode::WrongNonce)
+        } else if main.is_some_and(|m| m.versions != p.versions) {
+            Some(ErrorCode::BadVersionRange)
+        } else if id.role == Role::Main {
+            // Only a reattached main (postcopy recovery) may come this way
+            // (the nonce matched above).
+            match main {
+                Some(_) if p.is_reattach() => return Ok(Assignment::Reattached(id)),
+                _ => Some(ErrorCode::DuplicateChannel),
             }
-            if m.versions != p.versions {
-                return Err(Error::with(
-                    ErrorCode::BadVersionRange,
-                    Detail::Channel {
-                        role: id.role,
-                        index: id.index,
-                    },
-                ));
-            }
-        }
-        if id.role == Role::Main {
-            // Only a reattached main (postcopy recovery) may come this way.
-            return match main {
-                Some(m) if p.is_reattach() && m.nonce == p.nonce => Ok(Assignment::Reattached(id)),
-                Some(m) if m.nonce != p.nonce => Err(Error::with(
-                    ErrorCode::WrongNonce,
-                    Detail::Channel {
-                        role: id.role,
-                        index: id.index,
-                    },
-                )),
-                _ => Err(Error::with(
-                    ErrorCode::DuplicateChannel,
-                    Detail::Channel {
-                        role: id.role,
-                        index: id.index,
-                    },
-                )),
-            };
+        } else {
+            None
+        };
+        if let Some(code) = refused {
+            return Err(Error::with(
+                code,
+                Detail::Channel {
+                    role: id.role,
+                    index: id.index,
+                },
+            ));
         }
         let nonce = main.map(|m| m.nonce);
         let a = self.channels.accept(p, nonce.as_ref())?;
@@ -873,7 +876,7 @@ impl Destination {
                     .order
                     .iter()
                     .map(|&i| self.dev.get(usize::from(i)).is_some_and(|d| d.participates));
-                Welcome::encode(
+                Welcome::write(
                     w,
                     self.version,
                     &self.cfg.capabilities,
@@ -887,23 +890,18 @@ impl Destination {
                 } else {
                     FrameType::Abort
                 };
-                let err = self
-                    .error
-                    .clone()
-                    .unwrap_or(Error::new(ErrorCode::LocalAbort));
-                write_into(buf, at, kind, |w| msg::encode_failure(w, &err))
+                let err = self.error.as_ref();
+                write_into(buf, at, kind, |w| msg::write_abort(w, err))
             }
             Out::ChannelsReady => {
                 let set = self.channels.expected().unwrap_or_default();
-                write_into(buf, at, FrameType::ChannelsReady, |w| {
-                    msg::encode_value(w, &set)
-                })
+                write_into(buf, at, FrameType::ChannelsReady, |w| set.write(w))
             }
             Out::Ack(epoch) => write_into(buf, at, FrameType::SwitchoverAck, |w| {
-                msg::encode_value(w, &SwitchoverAck { epoch })
+                SwitchoverAck { epoch }.write(w)
             }),
             Out::Revoke(epoch, device) => write_into(buf, at, FrameType::SwitchoverRevoke, |w| {
-                msg::encode_value(w, &SwitchoverRevoke { epoch, device })
+                SwitchoverRevoke { epoch, device }.write(w)
             }),
         }
     }

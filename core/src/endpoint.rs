@@ -25,14 +25,15 @@ pub(crate) trait Endpoint {
 /// Consume the preamble and every whole frame at the start of `data`.
 /// Returns the bytes used; the rest belongs to an incomplete frame. Work is
 /// linear in `data.len()`: every step consumes at least a frame header.
-pub(crate) fn feed<E: Endpoint>(m: &mut E, now: Instant, data: &[u8]) -> Result<usize> {
+#[inline(never)]
+pub(crate) fn feed(m: &mut dyn Endpoint, now: Instant, data: &[u8]) -> Result<usize> {
     let mut used = 0usize;
     while !m.failed() {
         let rest = data.get(used..).unwrap_or(&[]);
         let step = if m.awaiting_preamble() {
-            match Preamble::decode(rest) {
+            match preamble_step(m, rest) {
                 Ok(None) => break,
-                Ok(Some(p)) => m.on_preamble(p).map(|_| preamble::LEN),
+                Ok(Some(n)) => Ok(n),
                 Err(e) => Err(e),
             }
         } else {
@@ -53,5 +54,15 @@ pub(crate) fn feed<E: Endpoint>(m: &mut E, now: Instant, data: &[u8]) -> Result<
     match m.failure() {
         Some(e) if m.failed() => Err(e.clone()),
         _ => Ok(used),
+    }
+}
+
+// Out of line: the preamble's temporaries stay off the stack while frames
+// (Hello, the deepest step) are handled.
+#[inline(never)]
+fn preamble_step(m: &mut dyn Endpoint, rest: &[u8]) -> Result<Option<usize>> {
+    match Preamble::decode(rest)? {
+        None => Ok(None),
+        Some(p) => m.on_preamble(p).map(|_| Some(preamble::LEN)),
     }
 }

@@ -21,6 +21,7 @@ use crate::wire::msg::{
     Welcome,
 };
 use crate::wire::preamble::{Preamble, FLAG_REATTACH};
+use crate::wire::Writer;
 
 /// The source's states (docs/PROTOCOL.md §7.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -461,19 +462,14 @@ impl Source {
     fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
         let unexpected = Error::with(ErrorCode::UnexpectedFrame, Detail::Frame(f.kind as u8));
         match (self.state, f.kind) {
-            (_, FrameType::Abort) => {
-                let e = msg::decode_failure(f.payload)?;
-                self.fail(e, true);
-                Ok(())
-            }
-            (SourceState::AwaitWelcome, FrameType::Reject) => {
+            (_, FrameType::Abort) | (SourceState::AwaitWelcome, FrameType::Reject) => {
                 let e = msg::decode_failure(f.payload)?;
                 self.fail(e, true);
                 Ok(())
             }
             (SourceState::AwaitWelcome, FrameType::Welcome) => self.on_welcome(now, f.payload),
             (SourceState::Precopy, FrameType::ChannelsReady) => {
-                let r: ChannelsReady = msg::decode_exact(f.payload)?;
+                let r = ChannelsReady::decode(f.payload)?;
                 if r != self.expected_channels() {
                     return Err(Error::new(ErrorCode::ChannelSetMismatch));
                 }
@@ -487,7 +483,7 @@ impl Source {
             (SourceState::Precopy, FrameType::SwitchoverAck)
                 if self.agreed.is_on(CapabilityId::SWITCHOVER_ACK) =>
             {
-                let a: SwitchoverAck = msg::decode_exact(f.payload)?;
+                let a = SwitchoverAck::decode(f.payload)?;
                 // One ack per arming: a second ack without a revoke between is a violation.
                 if self.ack_open || a.epoch <= self.ack_epoch {
                     return Err(unexpected);
@@ -499,7 +495,7 @@ impl Source {
                 Ok(())
             }
             (SourceState::Precopy, FrameType::SwitchoverRevoke) if self.ack_open => {
-                let r: SwitchoverRevoke = msg::decode_exact(f.payload)?;
+                let r = SwitchoverRevoke::decode(f.payload)?;
                 let dev = DeviceId(r.device);
                 if r.epoch != self.ack_epoch || !self.participates(dev) {
                     return Err(unexpected);
@@ -528,7 +524,14 @@ impl Source {
     // pay for it (the firmware measures every handshake step's stack).
     #[inline(never)]
     fn on_welcome(&mut self, now: Instant, payload: &[u8]) -> Result<()> {
-        let w = &Welcome::decode(payload)?;
+        let w = Welcome::decode(payload)?;
+        self.check_welcome(now, &w)
+    }
+
+    // Out of line, like Welcome::decode: the decoder's and the checker's
+    // temporaries never share a stack frame.
+    #[inline(never)]
+    fn check_welcome(&mut self, now: Instant, w: &Welcome<'_>) -> Result<()> {
         let ours = self.cfg.versions;
         let theirs = self.peer_versions.unwrap_or(ours);
         if ours.highest_common(theirs) != Some(w.version) {
@@ -568,12 +571,7 @@ impl Source {
                 },
             ));
         }
-        for (i, (v, d)) in w
-            .verdicts
-            .iter::<bool>()
-            .zip(self.devices.iter())
-            .enumerate()
-        {
+        for (i, (v, d)) in w.verdicts.bools().zip(self.devices.iter()).enumerate() {
             if v? != (ack_on && d.ack) {
                 return Err(Error::with(
                     ErrorCode::OutcomeMismatch,
@@ -608,7 +606,7 @@ impl Source {
             let epoch = self.ack_epoch;
             let waived = self.waived && !self.ack_open;
             match write_into(buf, at, FrameType::SwitchoverStart, |o| {
-                msg::encode_value(o, &SwitchoverStart { epoch, waived })
+                SwitchoverStart { epoch, waived }.write(o)
             }) {
                 Ok(n) => {
                     at += n;
@@ -619,11 +617,8 @@ impl Source {
             }
         }
         if self.tx.abort {
-            let err = self
-                .error
-                .clone()
-                .unwrap_or(Error::new(ErrorCode::LocalAbort));
-            match write_into(buf, at, FrameType::Abort, |o| msg::encode_failure(o, &err)) {
+            let err = self.error.as_ref();
+            match write_into(buf, at, FrameType::Abort, |o| msg::write_abort(o, err)) {
                 Ok(n) => {
                     at += n;
                     self.tx.abort = false;
@@ -645,8 +640,8 @@ impl Source {
             instance: d.name.instance,
             wants_ack: d.ack,
         });
-        let n = frame::write(rest, FrameType::Hello, |o| {
-            Hello::encode(o, &self.cfg.capabilities, devices)
+        let n = frame::write_with(rest, FrameType::Hello, |o| {
+            Hello::write(o, &self.cfg.capabilities, devices)
         })?;
         Ok(p + n)
     }
@@ -657,12 +652,12 @@ pub(crate) fn write_into(
     buf: &mut [u8],
     at: usize,
     kind: FrameType,
-    body: impl FnOnce(&mut [u8]) -> Result<usize>,
+    body: impl FnOnce(&mut Writer<'_>) -> Option<()>,
 ) -> Result<usize> {
     let rest = buf
         .get_mut(at..)
         .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-    frame::write(rest, kind, body)
+    frame::write_with(rest, kind, body)
 }
 
 impl crate::endpoint::Endpoint for Source {

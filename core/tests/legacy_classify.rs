@@ -163,8 +163,18 @@ fn run(cfg: LegacyConfig, order: &[Chan]) {
     assert!(c.classify(&[]).is_err());
 }
 
-/// Every permutation of `items`, in a fixed order.
+/// Every permutation of `items`, in a fixed order. Under Miri, which
+/// interprets every step, a few orders per level: the classifier is safe code
+/// whose every order runs natively (and under the fuzzer).
 fn permutations(items: &[Chan]) -> Vec<Vec<Chan>> {
+    let mut all = all_permutations(items);
+    if cfg!(miri) {
+        all.truncate(3);
+    }
+    all
+}
+
+fn all_permutations(items: &[Chan]) -> Vec<Vec<Chan>> {
     if items.len() <= 1 {
         return vec![items.to_vec()];
     }
@@ -172,7 +182,7 @@ fn permutations(items: &[Chan]) -> Vec<Vec<Chan>> {
     for i in 0..items.len() {
         let mut rest = items.to_vec();
         let first = rest.remove(i);
-        for mut p in permutations(&rest) {
+        for mut p in all_permutations(&rest) {
             p.insert(0, first);
             out.push(p);
         }
@@ -220,7 +230,7 @@ mod qemu_7_2 {
     #[test]
     fn main_then_four_multifd_in_every_order() {
         let orders = prefixed(Chan::Main, &multifd_channels());
-        assert_eq!(orders.len(), 24);
+        assert!(cfg!(miri) || orders.len() == 24, "{} orders", orders.len());
         for o in &orders {
             run(with_multifd(F, true), o);
             run(with_multifd(F, false), o);
@@ -254,7 +264,7 @@ mod qemu_8_0_to_10_0 {
         let mut all = multifd_channels();
         all.push(Chan::Main);
         let orders = permutations(&all);
-        assert_eq!(orders.len(), 120);
+        assert!(cfg!(miri) || orders.len() == 120, "{} orders", orders.len());
         for o in &orders {
             run(with_multifd(F, true), o);
         }
@@ -301,7 +311,7 @@ mod qemu_10_1_plus {
             .into_iter()
             .filter(|o| o.last() == Some(&Chan::Preempt))
             .collect();
-        assert_eq!(orders.len(), 120);
+        assert!(cfg!(miri) || orders.len() == 120, "{} orders", orders.len());
         for o in &orders {
             run(with_preempt(F, true, false, MULTIFD), o);
             // pre-7-2 sources may also connect preempt last
@@ -315,7 +325,7 @@ mod qemu_10_1_plus {
             .into_iter()
             .filter(|o| position(o, Chan::Main) < position(o, Chan::Preempt))
             .collect();
-        assert_eq!(orders.len(), 360);
+        assert!(cfg!(miri) || orders.len() == 360, "{} orders", orders.len());
         for o in &orders {
             run(with_preempt(F, true, true, MULTIFD), o);
         }
@@ -331,14 +341,14 @@ mod qemu_10_1_plus {
                 o
             })
             .collect();
-        assert_eq!(orders.len(), 24);
+        assert!(cfg!(miri) || orders.len() == 24, "{} orders", orders.len());
         for o in &orders {
             run(with_preempt(F, false, false, MULTIFD), o);
         }
         // pre-7-2 over TLS: preempt anywhere after main
         rest.push(Chan::Preempt);
         let orders = prefixed(Chan::Main, &rest);
-        assert_eq!(orders.len(), 120);
+        assert!(cfg!(miri) || orders.len() == 120, "{} orders", orders.len());
         for o in &orders {
             run(with_preempt(F, false, true, MULTIFD), o);
         }

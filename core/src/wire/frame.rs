@@ -2,6 +2,7 @@
 //! payload of at most [`MAX_PAYLOAD`] bytes.
 
 use crate::error::{Detail, Error, ErrorCode, Result};
+use crate::wire::Writer;
 
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 3;
@@ -121,4 +122,74 @@ pub fn write(
         .to_be_bytes();
     head.copy_from_slice(&[kind as u8, len[0], len[1]]);
     Ok(HEADER_LEN + n)
+}
+
+/// [`write`] for accord's own payload writers, which answer `None` when the
+/// buffer is full: the same frame, the same errors (`BufferTooSmall`, or
+/// `FrameTooLarge` if even a maximal payload area overflows), without an
+/// `Error` travelling out of every field.
+pub(crate) fn write_with(
+    out: &mut [u8],
+    kind: FrameType,
+    body: impl FnOnce(&mut Writer<'_>) -> Option<()>,
+) -> Result<usize> {
+    let (head, rest) = out
+        .split_at_mut_checked(HEADER_LEN)
+        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+    let cap = rest.len().min(MAX_PAYLOAD);
+    let rest = rest
+        .get_mut(..cap)
+        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+    let mut w = Writer::new(rest);
+    if body(&mut w).is_none() {
+        return Err(Error::new(if cap == MAX_PAYLOAD {
+            ErrorCode::FrameTooLarge
+        } else {
+            ErrorCode::BufferTooSmall
+        }));
+    }
+    let n = w.position();
+    // n <= cap <= MAX_PAYLOAD: the length fits in the header's 16 bits.
+    let len = (n as u16).to_be_bytes();
+    for (d, s) in head.iter_mut().zip([kind as u8, len[0], len[1]]) {
+        *d = s;
+    }
+    Ok(HEADER_LEN + n)
+}
+
+#[cfg(test)]
+mod write_with_tests {
+    use super::*;
+    use crate::wire::msg::SwitchoverRevoke;
+
+    /// `write_with` gives `write`'s frame and errors, for every buffer size
+    /// and for a payload too large for any frame.
+    #[test]
+    fn write_with_equals_write() {
+        let r = SwitchoverRevoke {
+            epoch: 300,
+            device: 70,
+        };
+        for size in 0..12 {
+            let (mut a, mut b) = ([0u8; 12], [0u8; 12]);
+            let x = write(&mut a[..size], FrameType::SwitchoverRevoke, |o| r.encode(o));
+            let y = write_with(&mut b[..size], FrameType::SwitchoverRevoke, |w| r.write(w));
+            assert_eq!(x, y, "{size}");
+            assert_eq!(a, b);
+        }
+        let mut big = [0u8; MAX_FRAME + 8];
+        let fill = |w: &mut Writer<'_>| (0..=MAX_PAYLOAD).try_for_each(|_| w.byte(1));
+        assert_eq!(
+            write_with(&mut big, FrameType::Hello, fill)
+                .unwrap_err()
+                .code,
+            ErrorCode::FrameTooLarge
+        );
+        assert_eq!(
+            write_with(&mut big[..100], FrameType::Hello, fill)
+                .unwrap_err()
+                .code,
+            ErrorCode::BufferTooSmall
+        );
+    }
 }

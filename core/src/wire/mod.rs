@@ -53,8 +53,7 @@ impl<'a> Reader<'a> {
 
     /// Decode a list length (postcard's varint) and refuse one above `max`.
     pub fn len(&mut self, max: usize) -> Result<usize> {
-        let n: u32 = self.take()?;
-        let n = n as usize;
+        let n = self.u32().ok_or(malformed())? as usize;
         if n > max {
             return Err(Error::with(
                 ErrorCode::CapacityExceeded,
@@ -107,6 +106,42 @@ impl<'a> Reader<'a> {
             }
         }
         None
+    }
+
+    /// A `u16` (postcard's varint: at most 3 bytes).
+    #[inline]
+    pub(crate) fn u16(&mut self) -> Option<u16> {
+        self.varint(u16::BITS).map(|v| v as u16)
+    }
+
+    /// A `u32` (postcard's varint: at most 5 bytes); also an enum's variant index.
+    #[inline]
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        self.varint(u32::BITS).map(|v| v as u32)
+    }
+
+    /// A `u8`: one raw byte.
+    #[inline]
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.buf.split_first()?;
+        self.buf = rest;
+        Some(b)
+    }
+
+    /// A [`Role`](crate::channel::Role) as serde derives it: its variant
+    /// index as a `u32` varint, 0..=3.
+    #[inline]
+    pub(crate) fn role(&mut self) -> Option<crate::channel::Role> {
+        let mut t = *self;
+        let role = crate::channel::Role::from_u8(u8::try_from(t.u32()?).ok()?)?;
+        *self = t;
+        Some(role)
+    }
+
+    /// Whether every byte was used.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
     }
 
     /// A `bool`: `00` or `01`.
@@ -194,36 +229,33 @@ impl<'a> Writer<'a> {
     #[inline]
     pub fn len(&mut self, n: usize) -> Result<()> {
         let n = u32::try_from(n).map_err(|_| Error::new(ErrorCode::FrameTooLarge))?;
-        self.varint(n)
+        self.varint(n).ok_or(too_small())
     }
 
+    // The hot paths below write exactly the bytes postcard writes for the
+    // same value (unsigned LEB128 varints, length-prefixed str, bool as one
+    // byte; tested against postcard in msg.rs), without building a postcard
+    // serializer for every field. They answer `Option` (`None`: the buffer
+    // is full, the caller reports BufferTooSmall), not `Result`: an `Error`
+    // is large, and every `?` on one costs code and stack.
+
     /// Append raw bytes.
-    fn bytes(&mut self, b: &[u8]) -> Result<()> {
-        let end = self
-            .pos
-            .checked_add(b.len())
-            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        let dst = self
-            .buf
-            .get_mut(self.pos..end)
-            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+    fn bytes(&mut self, b: &[u8]) -> Option<()> {
+        let end = self.pos.checked_add(b.len())?;
+        let dst = self.buf.get_mut(self.pos..end)?;
         // Not `copy_from_slice`: its length check is outlined at opt-level
         // `z`, where LLVM no longer sees that the lengths are equal (see ser.rs).
         for (d, s) in dst.iter_mut().zip(b) {
             *d = *s;
         }
         self.pos = end;
-        Ok(())
+        Some(())
     }
 
-    // The hot paths below write exactly the bytes postcard writes for the
-    // same value (unsigned LEB128 varints, length-prefixed str, bool as one
-    // byte; tested against postcard in msg.rs), without building a postcard
-    // serializer for every field.
-
-    /// An unsigned integer (`u16`, `u32`, a `usize` length) as postcard's varint.
+    /// An unsigned integer (`u16`, `u32`, a `usize` length, an enum's
+    /// variant index) as postcard's varint.
     #[inline]
-    pub(crate) fn varint(&mut self, mut v: u32) -> Result<()> {
+    pub(crate) fn varint(&mut self, mut v: u32) -> Option<()> {
         while v >= 0x80 {
             self.byte((v as u8) | 0x80)?;
             v >>= 7;
@@ -233,21 +265,18 @@ impl<'a> Writer<'a> {
 
     /// A `str`: varint byte length, then the bytes.
     #[inline]
-    pub(crate) fn str(&mut self, s: &str) -> Result<()> {
-        self.len(s.len())?;
+    pub(crate) fn str(&mut self, s: &str) -> Option<()> {
+        self.varint(u32::try_from(s.len()).ok()?)?;
         self.bytes(s.as_bytes())
     }
 
     /// A `bool` or `u8`: one byte.
     #[inline]
-    pub(crate) fn byte(&mut self, b: u8) -> Result<()> {
-        let slot = self
-            .buf
-            .get_mut(self.pos)
-            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+    pub(crate) fn byte(&mut self, b: u8) -> Option<()> {
+        let slot = self.buf.get_mut(self.pos)?;
         *slot = b;
         self.pos += 1;
-        Ok(())
+        Some(())
     }
 
     /// Bytes written so far.
@@ -258,4 +287,8 @@ impl<'a> Writer<'a> {
 
 pub(crate) const fn malformed() -> Error {
     Error::new(ErrorCode::MalformedPayload)
+}
+
+pub(crate) const fn too_small() -> Error {
+    Error::new(ErrorCode::BufferTooSmall)
 }
