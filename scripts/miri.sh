@@ -7,12 +7,11 @@
 # Tests too heavy for Miri's interpreter are marked #[cfg_attr(miri, ignore)]
 # or sampled under cfg(miri): core/tests/exhaustive.rs (27 of 572265
 # handshakes), model_check.rs (ignored), channel_order.rs (3 of 720 orders),
-# legacy_formats.rs (60 of 60000 random inputs), legacy_classify.rs (not
-# built: safe code only, no dependency's unsafe to check), two text-only
-# tests (PROTOCOL.md's error table, BAD_INPUTS.md's row list, and the
-# document comparison of bad_inputs.rs), the pairwise mutations of
-# wire::msg's reader test (adjacent pairs only) and
-# ffi/tests/header.rs (cbindgen, file I/O).
+# legacy_formats.rs (60 of 60000 random inputs), legacy_classify.rs (a
+# sample of the arrival orders), wire::msg's postcard sweeps (run natively),
+# two text-only tests (PROTOCOL.md's error table, BAD_INPUTS.md's row list,
+# and the document comparison of bad_inputs.rs) and ffi/tests/header.rs
+# (cbindgen, file I/O).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

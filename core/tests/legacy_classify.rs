@@ -28,10 +28,6 @@
 //!   preempt channel as multifd); 8.1 to 10.0 refuse multifd with postcopy.
 //!   So 7.2 and 8.0-10.0 run the largest sets they allow: main + 4 multifd,
 //!   and main + preempt.
-// Not under Miri (scripts/miri.sh): every arrival order of every family is
-// thousands of classifier calls, and the classifier is plain safe code with
-// no dependency whose unsafe code Miri could check.
-#![cfg(not(miri))]
 
 use accord_core::legacy::multifd::MultifdInit;
 use accord_core::legacy::{Classifier, Decision, Family, LegacyConfig};
