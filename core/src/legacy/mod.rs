@@ -63,8 +63,8 @@ pub(crate) fn bad_length(expected: usize, got: usize) -> Error {
     )
 }
 
-/// A length as the `u32` of [`Detail::Value`], saturating (lengths here are
-/// at most 16 MiB, so saturation never shows in practice).
+/// A length as the `u32` of [`Detail::Value`], saturating (payload lengths
+/// here come from 16-bit fields, so saturation never shows in practice).
 pub(crate) fn sat32(v: usize) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
