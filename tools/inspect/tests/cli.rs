@@ -423,11 +423,22 @@ fn the_preempt_channel_is_bare_ram_pages() {
         end["status"].as_str(),
         Some("truncated" | "complete")
     ));
-    // Auto-detection cannot know it (no magic): it is not a return path.
-    let (head, _, end, code) = json(&[], &p);
-    assert_eq!(head["stream"], "return-path");
-    assert_eq!(end["status"], "malformed");
-    assert_eq!(code, 1);
+}
+
+#[test]
+fn a_preempt_capture_is_detected_as_a_page_stream_not_a_return_path() {
+    let p = fixture_files("postcopy-preempt", "preempt-s2d.bin")
+        .pop()
+        .expect("preempt capture");
+    let (head, items, end, code) = json(&[], &p);
+    assert_eq!(head["stream"], "preempt");
+    assert_eq!(head["detected"], true);
+    assert_eq!(code, 0, "{end}");
+    assert_ne!(end["status"], "malformed");
+    let ram = of_kind(&items, "ram");
+    assert_eq!(ram[0]["name"], "PAGE");
+    assert_eq!(ram[0]["offset"], 0);
+    assert_eq!(ram[0]["block"], "pc.bios");
 }
 
 #[test]

@@ -50,16 +50,54 @@ fn every_prefix_of_every_capture_ends_cleanly_under_every_kind() {
                 }
             }
         }
-        // The whole capture, detected, never reads as malformed, except the
-        // preempt channel (no magic, so not detectable).
+        // The whole capture, detected, never reads as malformed: the
+        // preempt channel included, recognised by its first page record.
         let r = inspect(&b, None);
-        if !name.contains("preempt-s2d") {
-            assert!(
-                !matches!(r.end, End::Malformed { .. }),
-                "{name}: {:?}",
-                r.end
-            );
+        assert!(
+            !matches!(r.end, End::Malformed { .. }),
+            "{name}: {:?}",
+            r.end
+        );
+        if name.contains("preempt-s2d") && !b.is_empty() {
+            assert_eq!(r.stream, StreamKind::Preempt, "{name}");
         }
+    }
+}
+
+#[test]
+fn detection_tells_a_page_stream_from_a_return_path_by_its_first_bytes() {
+    let hex = |s: &str| -> Vec<u8> {
+        let d: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+        d.chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    };
+    let cases = [
+        // a PAGE naming pc.bios, as the 10.0 preempt capture opens
+        ("0000 0000 0003 f008 07 70632e62696f73", StreamKind::Preempt),
+        // ZERO and XBZRLE name their block too
+        ("0000 0000 0020 0002 06 70632e72616d", StreamKind::Preempt),
+        ("0000 0000 0020 0040 06 70632e72616d", StreamKind::Preempt),
+        // the bare EOS of a preempt channel shut down unused
+        ("0000 0000 0000 0010", StreamKind::Preempt),
+        // the name may be cut short by the capture
+        ("0000 0000 0003 f008 07 7063", StreamKind::Preempt),
+        // a return path: SWITCHOVER_ACK, PONG 1
+        ("0007 0000 0002 0004 00000001", StreamKind::ReturnPath),
+        // CONTINUE cannot open a stream; no name; unprintable name; MEM_SIZE
+        ("0000 0000 0003 f028 00", StreamKind::ReturnPath),
+        ("0000 0000 0003 f008 00", StreamKind::ReturnPath),
+        ("0000 0000 0003 f008 02 0001", StreamKind::ReturnPath),
+        (
+            "0000 0000 0800 0004 06 70632e72616d",
+            StreamKind::ReturnPath,
+        ),
+        // too short to tell
+        ("0000 0000 0003 f0", StreamKind::ReturnPath),
+        ("", StreamKind::ReturnPath),
+    ];
+    for (h, want) in cases {
+        assert_eq!(accord_inspect::detect(&hex(h)), want, "{h}");
     }
 }
 
