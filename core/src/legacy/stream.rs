@@ -27,6 +27,12 @@ pub const MAX_PACKAGED_SIZE: u32 = u32::MAX;
 /// The 16 MiB limit of QEMU 2.5 to 2.9, before QEMU raised it to
 /// `UINT32_MAX`. No family here applies it; kept to name the old rule.
 pub const MAX_PACKAGED_SIZE_BEFORE_2_10: u32 = 1 << 24;
+/// The PING value QEMU 10.2+ puts last in the postcopy package, after PING 3
+/// and before POSTCOPY_RUN, whenever its return path runs
+/// (`QEMU_VM_PING_PACKAGED_LOADED`). The destination answers it once it has
+/// loaded the package's device state; on that PONG the source moves from
+/// `postcopy-device` to `postcopy-active`. An ordinary PING on the wire.
+pub const PING_PACKAGED_LOADED: u32 = 0x42;
 /// Bytes of the optional `POSTCOPY_ADVISE` payload.
 pub const ADVISE_RAM_LEN: usize = 16;
 /// Smallest `POSTCOPY_RAM_DISCARD` payload QEMU accepts: version, idlen, one
@@ -550,6 +556,14 @@ mod tests {
             let b = hex("08 0002 0004 00000001");
             assert_eq!(encode(&Command::Ping(1)), b);
             assert_eq!(decode(&b), Ok(Parsed::Done(Command::Ping(1), 9)));
+        }
+
+        #[test]
+        fn ping_packaged_loaded_is_an_ordinary_ping_of_0x42() {
+            let b = hex("08 0002 0004 00000042");
+            let c = Command::Ping(PING_PACKAGED_LOADED);
+            assert_eq!(encode(&c), b);
+            assert_eq!(decode(&b), Ok(Parsed::Done(c, 9)));
         }
 
         #[test]
