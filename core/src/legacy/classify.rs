@@ -50,6 +50,9 @@ pub enum Family {
     /// QEMU 8.0 to 10.0: peek only with multifd on, postcopy off, no TLS.
     Qemu8_0To10_0,
     /// QEMU 10.1 and later: peek until main and multifd are in, then preempt.
+    /// An upstream `channel.c` newer than 10.2 waits for bytes instead of
+    /// peeking (release not pinned, docs/LEGACY.md §8); it ends with the
+    /// same roles as this family with [`Decision::MaybeSilent`] parking.
     Qemu10_1Plus,
 }
 
