@@ -745,3 +745,42 @@ fn reads_standard_input_and_several_files() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+// ---------------------------------------------------------------------------
+// QEMU 10.2.2 captures
+
+#[test]
+fn qemu_10_2_captures_decode_with_ping_0x42_and_a_detected_preempt_stream() {
+    for scenario in [
+        "qemu10.2-multifd-postcopy-preempt",
+        "qemu10.2-postcopy-preempt",
+    ] {
+        let main = fixture_files(scenario, "main-s2d-40k.bin")
+            .pop()
+            .expect("main stream head");
+        let (head, items, end, _) = json(&[], &main);
+        assert_eq!(head["stream"], "qemu-main", "{scenario}");
+        assert_ne!(end["status"], "malformed", "{scenario}: {end}");
+        let cmds = of_kind(&items, "command");
+        let ping42 = cmds
+            .iter()
+            .find(|c| c["name"] == "PING" && c["value"] == 0x42)
+            .unwrap_or_else(|| panic!("{scenario}: no PING 0x42"));
+        assert_eq!(ping42["depth"], 1, "{scenario}: inside the package");
+
+        let rp = fixture(scenario, "conn00-main-d2s-full.bin");
+        let (head, items, end, code) = json(&[], &rp);
+        assert_eq!(head["stream"], "return-path");
+        assert_eq!((end["status"].as_str(), code), (Some("complete"), 0));
+        assert!(items
+            .iter()
+            .any(|i| i["name"] == "PONG" && i["value"] == 0x42));
+
+        let pre = fixture_files(scenario, "preempt-s2d.bin")
+            .pop()
+            .expect("preempt capture");
+        let (head, _, end, code) = json(&[], &pre);
+        assert_eq!(head["stream"], "preempt", "{scenario}");
+        assert_eq!(code, 0, "{scenario}: {end}");
+    }
+}
