@@ -1314,9 +1314,15 @@ static void test_legacy_stream_and_commands(void **state) {
                      ACCORD_E_LEGACY_UNKNOWN_TYPE);
     assert_int_equal(accord_legacy_command_decode((const uint8_t *)"\x08\x00\x02\x00\x03", 5, &back, &used, &e),
                      ACCORD_E_LEGACY_BAD_LENGTH);
+    /* PACKAGED takes any be32 length, as every QEMU since 2.10. */
     c.kind = ACCORD_LEGACY_CMD_PACKAGED;
-    c.value = 0x7fffffff;
-    assert_int_equal(accord_legacy_command_encode(&c, buf, sizeof buf, &n, &e), ACCORD_E_LEGACY_BAD_LENGTH);
+    c.value = 0xffffffffu;
+    OK(accord_legacy_command_encode(&c, buf, sizeof buf, &n, &e));
+    assert_int_equal(n, 9);
+    assert_memory_equal(buf, "\x08\x00\x07\x00\x04\xff\xff\xff\xff", 9);
+    OK(accord_legacy_command_decode(buf, n, &back, &used, NULL));
+    assert_int_equal(back.kind, ACCORD_LEGACY_CMD_PACKAGED);
+    assert_true(back.value == 0xffffffffu);
     c.kind = 99;
     assert_int_equal(accord_legacy_command_encode(&c, buf, sizeof buf, &n, &e), ACCORD_ERR_BAD_ENUM);
     assert_int_equal(e.got, 99);

@@ -1125,9 +1125,9 @@ fn l07_open_return_path_with_a_payload_byte() {
 }
 
 #[test]
-fn l08_packaged_above_16_mib() {
+fn l08_packaged_of_the_largest_be32_length_is_accepted() {
     let (e, st) = decoded(Command::decode(&[
-        0x08, 0x00, 0x07, 0x00, 0x04, 0x01, 0x00, 0x00, 0x01,
+        0x08, 0x00, 0x07, 0x00, 0x04, 0xff, 0xff, 0xff, 0xff,
     ]));
     check("L08", e.as_ref(), st);
 }

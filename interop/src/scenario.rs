@@ -117,6 +117,27 @@ impl Scenario {
         }
     }
 
+    /// (c) return-path + multifd with 4 channels + postcopy-ram +
+    /// postcopy-preempt + switchover-ack, switching to postcopy at once, as
+    /// (b). Refused by QEMU 8.1 to 10.0 ("Postcopy is not yet compatible
+    /// with multifd"), legal since 10.1.
+    pub fn multifd_postcopy_preempt() -> Scenario {
+        Scenario {
+            name: "multifd-postcopy-preempt",
+            capabilities: vec![
+                "events",
+                "return-path",
+                "multifd",
+                "postcopy-ram",
+                "postcopy-preempt",
+                "switchover-ack",
+            ],
+            parameters: json!({ "multifd-channels": 4 }),
+            multifd_channels: 4,
+            ..Scenario::postcopy_preempt()
+        }
+    }
+
     /// Whether postcopy-preempt is on.
     pub fn preempt(&self) -> bool {
         self.capabilities.contains(&"postcopy-preempt")
@@ -294,8 +315,22 @@ fn status_of(info: &Value) -> String {
 /// captures to `capture_dir`. Every step has a deadline; QEMU processes
 /// are killed on every exit path.
 pub fn run(sc: &Scenario, hook: Box<dyn Identify>, capture_dir: &Path) -> Result<Outcome, String> {
-    let t_start = Instant::now();
     let bin = find_qemu()?;
+    run_with(sc, &bin, &[], hook, capture_dir)
+}
+
+/// [`run`] with a given QEMU binary (both sides) and `extra` arguments for
+/// both processes (e.g. `-L` firmware directories for a binary built
+/// without its blobs).
+pub fn run_with(
+    sc: &Scenario,
+    bin: &Path,
+    extra: &[&str],
+    hook: Box<dyn Identify>,
+    capture_dir: &Path,
+) -> Result<Outcome, String> {
+    let t_start = Instant::now();
+    let bin = bin.to_path_buf();
     let (ver, line) = qemu_version(&bin)?;
     if ver.0 < 10 {
         return Err(format!(
@@ -313,10 +348,10 @@ pub fn run(sc: &Scenario, hook: Box<dyn Identify>, capture_dir: &Path) -> Result
     )));
     fs::create_dir_all(&sock_dir.0).map_err(|e| format!("{}: {e}", sock_dir.0.display()))?;
 
-    let extra: Vec<&str> = match sc.uuid {
-        Some(u) => vec!["-uuid", u],
-        None => Vec::new(),
-    };
+    let mut extra: Vec<&str> = extra.to_vec();
+    if let Some(u) = sc.uuid {
+        extra.extend(["-uuid", u]);
+    }
     let mut dst = QemuProcess::spawn(&bin, Side::Destination, &sock_dir.0, capture_dir, &extra)
         .map_err(|e| format!("starting destination QEMU: {e}"))?;
     let mut src = QemuProcess::spawn(&bin, Side::Source, &sock_dir.0, capture_dir, &extra)

@@ -1,5 +1,5 @@
-//! Checks on the saved QEMU 10.0 captures in `interop/fixtures/` (see its
-//! README). These need no QEMU: they pin what the captures show (with the
+//! Checks on the saved QEMU 10.0 and 10.2 captures in `interop/fixtures/`
+//! (see its README). These need no QEMU: they pin what the captures show (with the
 //! independent parsers of `interop::wire`), then run accord's classifier
 //! over the recorded connections in their arrival order (and, where the
 //! family peeks, in every order) and accord's return-path codec over the
@@ -59,12 +59,16 @@ fn find_command(stream: &[u8], cmd: u16, len: u16) -> Vec<usize> {
 }
 
 fn check_main_start(main: &[u8]) {
+    check_main_start_of(main, b"pc-q35-10.0");
+}
+
+fn check_main_start_of(main: &[u8], machine: &[u8]) {
     assert_eq!(be32_at(main, 0), Some(QEVM_MAGIC));
     assert_eq!(be32_at(main, 4), Some(QEVM_VERSION));
     // Configuration section (0x07), be32 length, machine type.
     assert_eq!(main[8], 0x07);
     let n = be32_at(main, 9).unwrap() as usize;
-    assert_eq!(&main[13..13 + n], b"pc-q35-10.0");
+    assert_eq!(&main[13..13 + n], machine);
     // Then OPEN_RETURN_PATH and PING(1), the first commands.
     let at = 13 + n;
     assert_eq!(&main[at..at + 5], &[0x08, 0, 1, 0, 0]);
@@ -180,12 +184,12 @@ fn connections(scenario: &str) -> Vec<(String, Vec<u8>)> {
 fn config(scenario: &str, family: Family) -> LegacyConfig {
     let mut c = LegacyConfig::new(family);
     c.uuid = Some(uuid_bytes(VM_UUID).unwrap());
-    match scenario {
-        "multifd" => c.multifd_channels = 4,
-        _ => {
-            c.postcopy_ram = true;
-            c.postcopy_preempt = true;
-        }
+    if scenario.contains("multifd") {
+        c.multifd_channels = 4;
+    }
+    if scenario.contains("postcopy") {
+        c.postcopy_ram = true;
+        c.postcopy_preempt = true;
     }
     c
 }
@@ -296,23 +300,132 @@ fn the_recorded_multifd_headers_carry_the_vm_uuid() {
     }
 }
 
+/// A whole recorded return path through accord's decoder, each message
+/// re-encoded and compared with its bytes.
+fn decode_re_encode<'a>(scenario: &str, full: &'a [u8]) -> Vec<RpMessage<'a>> {
+    let mut off = 0;
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 600];
+    while off < full.len() {
+        let (m, used) = match RpMessage::decode(&full[off..]) {
+            Ok(Parsed::Done(m, used)) => (m, used),
+            other => panic!("{scenario} at {off}: {other:?}"),
+        };
+        let k = m.encode(&mut buf).unwrap();
+        assert_eq!(&buf[..k], &full[off..off + used], "{scenario} at {off}");
+        msgs.push(m);
+        off += used;
+    }
+    msgs
+}
+
 #[test]
 fn the_recorded_return_paths_decode_and_re_encode_byte_for_byte() {
     for scenario in ["multifd", "postcopy-preempt"] {
         let full = read(scenario, "conn00-main-d2s-full.bin");
-        let mut off = 0;
-        let mut n = 0;
-        let mut buf = [0u8; 600];
-        while off < full.len() {
-            let (m, used) = match RpMessage::decode(&full[off..]) {
-                Ok(Parsed::Done(m, used)) => (m, used),
-                other => panic!("{scenario} at {off}: {other:?}"),
+        assert!(decode_re_encode(scenario, &full).len() >= 3);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// QEMU 10.2.2 captures (`qemu10.2-*`, recorded by tests/qemu_10_2.rs)
+
+const QEMU_10_2: [&str; 2] = [
+    "qemu10.2-multifd-postcopy-preempt",
+    "qemu10.2-postcopy-preempt",
+];
+
+/// The main stream's longest kept prefix of a scenario.
+fn main_head(scenario: &str) -> Vec<u8> {
+    let full = dir(scenario).join("conn00-main-s2d-full.bin");
+    if full.is_file() {
+        read(scenario, "conn00-main-s2d-full.bin")
+    } else {
+        read(scenario, "conn00-main-s2d-40k.bin")
+    }
+}
+
+#[test]
+fn qemu_10_2_captures_are_named_by_the_10_1_rules_in_arrival_order() {
+    for scenario in QEMU_10_2 {
+        let conns = connections(scenario);
+        let multifd = scenario.contains("multifd");
+        assert_eq!(conns.len(), if multifd { 6 } else { 2 }, "{scenario}");
+        assert_eq!(conns[0].0, "main");
+        assert_eq!(conns.last().unwrap().0, "preempt");
+        let mut c = Classifier::new(config(scenario, Family::Qemu10_1Plus)).unwrap();
+        for (tag, head) in &conns {
+            let (d, read) = classify(&mut c, head);
+            assert_eq!(&tag_of(d), tag, "{scenario}");
+            let want = match d {
+                Decision::Main => 4,
+                Decision::Multifd { .. } => 64,
+                _ => 0,
             };
-            let k = m.encode(&mut buf).unwrap();
-            assert_eq!(&buf[..k], &full[off..off + used], "{scenario} message {n}");
-            off += used;
-            n += 1;
+            assert_eq!(read, want, "{scenario} {tag}");
         }
-        assert!(n >= 3);
+        assert!(c.is_complete(), "{scenario}");
+        if multifd {
+            // QEMU 8.1 to 10.0 refuse this combination up front.
+            let e = Classifier::new(config(scenario, Family::Qemu8_0To10_0)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument);
+        }
+    }
+}
+
+#[test]
+fn qemu_10_2_packages_end_with_ping_0x42_then_postcopy_run() {
+    for scenario in QEMU_10_2 {
+        let main = main_head(scenario);
+        check_main_start_of(&main, b"pc-q35-10.2");
+        let pkg = find_command(&main, 7, 4);
+        assert_eq!(pkg.len(), 1, "{scenario}: one PACKAGED");
+        let start = pkg[0] + 9;
+        let end = start + be32_at(&main, pkg[0] + 5).unwrap() as usize;
+        assert!(
+            end <= main.len(),
+            "{scenario}: the fixture keeps the whole package"
+        );
+        assert_eq!(
+            find_command(&main, 4, 0),
+            [start],
+            "POSTCOPY_LISTEN opens it"
+        );
+        let run = find_command(&main, 5, 0);
+        assert_eq!(run, [end - 5], "{scenario}: POSTCOPY_RUN closes it");
+        // ... right after PING 0x42, itself right after PING 3.
+        let ping = |v: u32| {
+            let mut b = vec![0x08, 0, 2, 0, 4];
+            b.extend_from_slice(&v.to_be_bytes());
+            b
+        };
+        assert_eq!(
+            &main[run[0] - 9..run[0]],
+            ping(0x42).as_slice(),
+            "{scenario}"
+        );
+        assert_eq!(
+            &main[run[0] - 18..run[0] - 9],
+            ping(3).as_slice(),
+            "{scenario}"
+        );
+    }
+}
+
+#[test]
+fn qemu_10_2_return_paths_decode_re_encode_and_answer_ping_0x42() {
+    for scenario in QEMU_10_2 {
+        let full = read(scenario, "conn00-main-d2s-full.bin");
+        let msgs = decode_re_encode(scenario, &full);
+        let mut pongs: Vec<u32> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                RpMessage::Pong(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        pongs.sort();
+        assert_eq!(pongs, [1, 2, 3, 4, 0x42], "{scenario}");
+        assert_eq!(msgs.last(), Some(&RpMessage::Shut(0)), "{scenario}");
     }
 }

@@ -31,7 +31,7 @@
 
 use super::be;
 use super::multifd::{MultifdInit, MULTIFD_INIT_LEN, MULTIFD_MAGIC};
-use super::stream::QEVM_MAGIC;
+use super::stream::{MAX_PACKAGED_SIZE, QEVM_MAGIC};
 use super::Parsed;
 use crate::caps::CapabilityId;
 use crate::channel::Role;
@@ -50,7 +50,25 @@ pub enum Family {
     /// QEMU 8.0 to 10.0: peek only with multifd on, postcopy off, no TLS.
     Qemu8_0To10_0,
     /// QEMU 10.1 and later: peek until main and multifd are in, then preempt.
+    /// An upstream `channel.c` newer than 10.2 waits for bytes instead of
+    /// peeking (release not pinned, docs/LEGACY.md §8); it ends with the
+    /// same roles as this family with [`Decision::MaybeSilent`] parking.
     Qemu10_1Plus,
+}
+
+impl Family {
+    /// Every family, oldest first.
+    pub const ALL: [Family; 3] = [Family::Qemu7_2, Family::Qemu8_0To10_0, Family::Qemu10_1Plus];
+
+    /// Largest package a `PACKAGED` command may announce to a destination
+    /// of this family. QEMU raised its limit from 16 MiB to `UINT32_MAX` in
+    /// 2.10 (docs/LEGACY.md §2), long before 7.2, so every family here
+    /// takes any be32 length.
+    pub const fn max_packaged_size(self) -> u32 {
+        match self {
+            Family::Qemu7_2 | Family::Qemu8_0To10_0 | Family::Qemu10_1Plus => MAX_PACKAGED_SIZE,
+        }
+    }
 }
 
 /// The migration settings of the destination that matter to identification.
@@ -489,10 +507,17 @@ mod tests {
         )
     }
 
-    const ALL: [Family; 3] = [Family::Qemu7_2, Family::Qemu8_0To10_0, Family::Qemu10_1Plus];
+    const ALL: [Family; 3] = Family::ALL;
 
     mod config {
         use super::*;
+
+        #[test]
+        fn every_family_takes_a_package_of_any_be32_length() {
+            for f in ALL {
+                assert_eq!(f.max_packaged_size(), u32::MAX, "{f:?}");
+            }
+        }
 
         #[test]
         fn preempt_without_postcopy_ram_is_refused_in_every_family() {

@@ -10,7 +10,9 @@
 //! - [`multifd`]: `MultiFDInit_t`, the 64-byte header of a multifd channel;
 //! - [`classify`]: which incoming connection is which, by the rules of each
 //!   QEMU version family (peeking at magics, arrival order, and never reading
-//!   the postcopy-preempt channel, which sends nothing).
+//!   the postcopy-preempt channel, which sends nothing);
+//! - [`vfio`]: the tags of a VFIO device's section body, for reading
+//!   captures (accord loads no device state).
 //!
 //! Everything here is a pure function of its input or a small `Copy` state
 //! machine: no I/O, no allocation, no panics, bounded work per call. All
@@ -20,11 +22,13 @@ pub mod classify;
 pub mod multifd;
 pub mod return_path;
 pub mod stream;
+pub mod vfio;
 
 pub use classify::{Classifier, Decision, Family, LegacyConfig};
 pub use multifd::MultifdInit;
 pub use return_path::{RpMessage, RpType};
 pub use stream::{Command, CommandType, PageSizes, RamDiscard, StreamHeader};
+pub use vfio::VfioTag;
 
 use crate::error::{Detail, Error, ErrorCode, Result};
 
@@ -63,8 +67,8 @@ pub(crate) fn bad_length(expected: usize, got: usize) -> Error {
     )
 }
 
-/// A length as the `u32` of [`Detail::Value`], saturating (lengths here are
-/// at most 16 MiB, so saturation never shows in practice).
+/// A length as the `u32` of [`Detail::Value`], saturating (payload lengths
+/// here come from 16-bit fields, so saturation never shows in practice).
 pub(crate) fn sat32(v: usize) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }

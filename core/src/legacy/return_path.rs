@@ -339,6 +339,30 @@ mod tests {
         }
 
         #[test]
+        fn pong_0x42_answers_the_packaged_loaded_ping_of_qemu_10_2() {
+            let b = hex("0002 0004 00000042");
+            let m = RpMessage::Pong(crate::legacy::stream::PING_PACKAGED_LOADED);
+            assert_eq!(decode_all(&b), [m]);
+            assert_eq!(encode(&m), b);
+        }
+
+        #[test]
+        fn several_switchover_acks_in_one_stream_are_each_a_message() {
+            // QEMU 11.1's re-usable switchover-ack: a device may ask again,
+            // and the destination acks again in the same migration.
+            let b = hex("0007 0000  0002 0004 00000001  0007 0000  0007 0000");
+            assert_eq!(
+                decode_all(&b),
+                [
+                    RpMessage::SwitchoverAck,
+                    RpMessage::Pong(1),
+                    RpMessage::SwitchoverAck,
+                    RpMessage::SwitchoverAck
+                ]
+            );
+        }
+
+        #[test]
         fn req_pages_id_names_the_ramblock() {
             let b = hex("0003 0013 0000000000001000 00001000 06 70632e72616d");
             let m = RpMessage::ReqPagesId {

@@ -20,9 +20,19 @@ pub const STREAM_HEADER_LEN: usize = 8;
 pub const QEMU_VM_COMMAND: u8 = 0x08;
 /// Bytes before a command's payload: section byte, cmd, len.
 pub const COMMAND_HEADER_LEN: usize = 5;
-/// Largest package a `PACKAGED` command may announce (16 MiB); QEMU refuses
-/// more on both sides.
-pub const MAX_PACKAGED_SIZE: u32 = 1 << 24;
+/// Largest package a `PACKAGED` command may announce in every family the
+/// classifier knows (QEMU 7.2 and later): `UINT32_MAX`, so any value of the
+/// be32 length field is accepted. See [`Family::max_packaged_size`](super::Family::max_packaged_size).
+pub const MAX_PACKAGED_SIZE: u32 = u32::MAX;
+/// The 16 MiB limit of QEMU 2.5 to 2.9, before QEMU raised it to
+/// `UINT32_MAX`. No family here applies it; kept to name the old rule.
+pub const MAX_PACKAGED_SIZE_BEFORE_2_10: u32 = 1 << 24;
+/// The PING value QEMU 10.2+ puts last in the postcopy package, after PING 3
+/// and before POSTCOPY_RUN, whenever its return path runs
+/// (`QEMU_VM_PING_PACKAGED_LOADED`). The destination answers it once it has
+/// loaded the package's device state; on that PONG the source moves from
+/// `postcopy-device` to `postcopy-active`. An ordinary PING on the wire.
+pub const PING_PACKAGED_LOADED: u32 = 0x42;
 /// Bytes of the optional `POSTCOPY_ADVISE` payload.
 pub const ADVISE_RAM_LEN: usize = 16;
 /// Smallest `POSTCOPY_RAM_DISCARD` payload QEMU accepts: version, idlen, one
@@ -293,14 +303,9 @@ impl<'a> Command<'a> {
 
     /// The rules on payload contents that QEMU's destination enforces.
     fn check(&self) -> Result<()> {
+        // PACKAGED: every family accepts any be32 length (MAX_PACKAGED_SIZE
+        // is u32::MAX), so its value needs no check here.
         match *self {
-            Command::Packaged(n) if n > MAX_PACKAGED_SIZE => Err(Error::with(
-                ErrorCode::LegacyBadLength,
-                Detail::Value {
-                    expected: MAX_PACKAGED_SIZE,
-                    got: n,
-                },
-            )),
             Command::PostcopyRamDiscard(p) => check_ram_discard(p),
             Command::RecvBitmap(id) if id.is_empty() || id.len() > 255 => {
                 Err(bad_length(2, id.len().saturating_add(1)))
@@ -554,6 +559,14 @@ mod tests {
         }
 
         #[test]
+        fn ping_packaged_loaded_is_an_ordinary_ping_of_0x42() {
+            let b = hex("08 0002 0004 00000042");
+            let c = Command::Ping(PING_PACKAGED_LOADED);
+            assert_eq!(encode(&c), b);
+            assert_eq!(decode(&b), Ok(Parsed::Done(c, 9)));
+        }
+
+        #[test]
         fn open_return_path() {
             let b = hex("08 0001 0000");
             assert_eq!(encode(&Command::OpenReturnPath), b);
@@ -743,18 +756,15 @@ mod tests {
         }
 
         #[test]
-        fn packaged_over_16_mib_is_refused_both_ways() {
+        fn packaged_over_16_mib_is_accepted_as_qemu_since_2_10_does() {
+            for n in [MAX_PACKAGED_SIZE_BEFORE_2_10 + 1, MAX_PACKAGED_SIZE] {
+                let b = encode(&Command::Packaged(n));
+                assert_eq!(&b[5..], n.to_be_bytes());
+                assert_eq!(decode(&b), Ok(Parsed::Done(Command::Packaged(n), 9)));
+            }
             assert_eq!(
-                code(decode(&hex("08 0007 0004 01000001"))),
-                (ErrorCode::LegacyBadLength, value(1 << 24, (1 << 24) + 1))
-            );
-            let mut buf = [0u8; 16];
-            assert_eq!(
-                Command::Packaged((1 << 24) + 1)
-                    .encode(&mut buf)
-                    .unwrap_err()
-                    .code,
-                ErrorCode::LegacyBadLength
+                decode(&hex("08 0007 0004 ffffffff")),
+                Ok(Parsed::Done(Command::Packaged(u32::MAX), 9))
             );
         }
 

@@ -31,11 +31,21 @@ pub mod return_path;
 pub use report::{End, Item, Report, StreamKind};
 
 /// Guess the stream kind from the first bytes: `ACRD` is accord, `QEVM`
-/// QEMU's main stream, `11 22 33 44` a multifd channel, anything else
-/// (including nothing) the return path. An input shorter than four bytes
-/// that is a prefix of one of the magics is taken for that kind. The
-/// preempt channel has no magic: ask for it with `--kind preempt`.
+/// QEMU's main stream, `11 22 33 44` a multifd channel; a first record that
+/// is a RAM page naming its RAMBlock, or a bare EOS, is the
+/// postcopy-preempt page stream (it has no magic, see
+/// [`ram::starts_like_page_stream`]); anything else (including nothing) the
+/// return path. An input shorter than four bytes that is a prefix of one of
+/// the magics is taken for that kind.
 pub fn detect(b: &[u8]) -> StreamKind {
+    detect_magic(b).unwrap_or(if ram::starts_like_page_stream(b) {
+        StreamKind::Preempt
+    } else {
+        StreamKind::ReturnPath
+    })
+}
+
+fn detect_magic(b: &[u8]) -> Option<StreamKind> {
     let magics: [(&[u8; 4], StreamKind); 3] = [
         (b"ACRD", StreamKind::Accord),
         (b"QEVM", StreamKind::QemuMain),
@@ -43,13 +53,12 @@ pub fn detect(b: &[u8]) -> StreamKind {
     ];
     let n = b.len().min(4);
     if n == 0 {
-        return StreamKind::ReturnPath;
+        return None;
     }
     magics
         .iter()
         .find(|(m, _)| m[..n] == b[..n])
         .map(|(_, k)| *k)
-        .unwrap_or(StreamKind::ReturnPath)
 }
 
 /// Decode `b` as `kind`, or as the detected kind when `kind` is `None`.

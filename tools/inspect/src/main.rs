@@ -24,7 +24,8 @@ packets), the return path, the postcopy-preempt page stream.
   --json         one JSON object per line: a \"stream\" line, one line per
                  decoded item, an \"end\" line
   --kind KIND    auto (default: by the first bytes: ACRD accord, QEVM
-                 qemu-main, 11223344 multifd, anything else return-path),
+                 qemu-main, 11223344 multifd, a RAM page naming its
+                 RAMBlock preempt, anything else return-path),
                  accord, qemu-main, multifd, return-path, preempt
   FILE           a capture; '-' or no FILE reads standard input
   -h, --help     this text

@@ -28,11 +28,12 @@
 
 use std::collections::HashMap;
 
+use accord_core::legacy::vfio::{is_vfio_idstr, VfioTag};
 use accord_core::legacy::{Command, Parsed, RamDiscard, StreamHeader};
 use serde_json::{json, Value};
 
 use crate::ram::{self, RamCtx, Stop};
-use crate::report::{text_of, uuid, End, Item, Rd};
+use crate::report::{ping_text, text_of, uuid, End, Item, Rd};
 
 const EOF: u8 = 0x00;
 const SECTION_START: u8 = 0x01;
@@ -191,7 +192,7 @@ impl Walker<'_> {
             .field("payload_len", n - 5);
         let mut package = None;
         match cmd {
-            Command::Ping(v) => it = it.text(v.to_string()).field("value", v),
+            Command::Ping(v) => it = it.text(ping_text(v)).field("value", v),
             Command::PostcopyAdvise(Some(p)) => {
                 it = it
                     .text(format!(
@@ -350,8 +351,8 @@ impl Walker<'_> {
         self.push(it.clone());
         let (body_end, how) = if idstr == "ram" {
             match ram::walk(b, body, &mut self.ram, d + 1, self.items, true) {
-                Ok(Stop::Eos(end)) => (end, "RAM records"),
-                Ok(Stop::EndOfInput) => (b.len(), "RAM records"),
+                Ok(Stop::Eos(end)) => (end, "RAM records".to_string()),
+                Ok(Stop::EndOfInput) => (b.len(), "RAM records".to_string()),
                 Err(e) => {
                     self.items[slot].text = format!("{head}, RAM records");
                     return Err(e);
@@ -359,7 +360,21 @@ impl Walker<'_> {
             }
         } else {
             match find_footer(b, body, id) {
-                Some(end) => (end, "device state, not decoded"),
+                Some(end) if is_vfio_idstr(idstr.as_bytes()) => {
+                    let (first, last) = vfio_tags(&b[body..end]);
+                    if let Some(t) = first {
+                        it = it.field("vfio_first", t.name());
+                    }
+                    if let Some(t) = last {
+                        it = it.field("vfio_last", t.name());
+                    }
+                    let name = |t: Option<VfioTag>| t.map_or("?", VfioTag::name);
+                    (
+                        end,
+                        format!("VFIO state, {} .. {}", name(first), name(last)),
+                    )
+                }
+                Some(end) => (end, "device state, not decoded".to_string()),
                 None => {
                     self.items[slot].text = format!("{head}, device state");
                     return Err(End::Truncated {
@@ -430,6 +445,19 @@ impl Walker<'_> {
         self.push(it.text(text));
         Ok(rd.pos)
     }
+}
+
+/// The tags that open and close a VFIO section body: its first and last
+/// be64 (`DEV_CONFIG_LOAD_READY` or `DEV_INIT_DATA_SENT` alone make up a
+/// whole body). Either is `None` when it is not a known tag.
+fn vfio_tags(body: &[u8]) -> (Option<VfioTag>, Option<VfioTag>) {
+    let tag = |w: Option<&[u8]>| {
+        w.and_then(|w| w.try_into().ok())
+            .map(u64::from_be_bytes)
+            .and_then(VfioTag::from_u64)
+    };
+    let last = body.len().checked_sub(8).map(|at| &body[at..]);
+    (tag(body.get(..8)), tag(last))
 }
 
 /// The offset of the footer closing section `id`'s body, searching from

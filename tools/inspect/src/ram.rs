@@ -80,6 +80,37 @@ impl Run {
     }
 }
 
+/// Whether `b` opens like a postcopy-preempt page stream, which has no
+/// magic: its first record is either a page that names its RAMBlock (be64
+/// page offset with exactly one of ZERO, PAGE or XBZRLE in the low bits and
+/// no CONTINUE, then a u8 name length of at least 1 and a printable name;
+/// as many name bytes as `b` holds are checked), or the bare EOS QEMU
+/// writes when it shuts an unused preempt channel down
+/// (`postcopy_preempt_shutdown_file`). A return path cannot look like
+/// this: its first two bytes are a message type 1..7, while a page offset
+/// below 2^48 puts two zero bytes there.
+pub fn starts_like_page_stream(b: &[u8]) -> bool {
+    let Some(word) = b
+        .get(..8)
+        .and_then(|w| w.try_into().ok())
+        .map(u64::from_be_bytes)
+    else {
+        return false;
+    };
+    if word == FLAG_EOS {
+        return true;
+    }
+    // The smallest target page is 1 KiB: flags live in the low 10 bits.
+    if !matches!(word & 0x3ff, FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE) {
+        return false;
+    }
+    let Some(&len) = b.get(8) else {
+        return false;
+    };
+    let name = &b[9..b.len().min(9 + usize::from(len))];
+    len > 0 && name.iter().all(|c| c.is_ascii_graphic())
+}
+
 /// How a RAM walk stopped without an error.
 pub enum Stop {
     /// An EOS record ended the body; the offset just after it.

@@ -309,6 +309,15 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A PING or PONG value as text; QEMU 10.2's package-loaded ping is named.
+pub fn ping_text(v: u32) -> String {
+    if v == accord_core::legacy::stream::PING_PACKAGED_LOADED {
+        format!("{v} (0x42 PACKAGED_LOADED: the package's device state is loaded)")
+    } else {
+        v.to_string()
+    }
+}
+
 /// A byte string as text: UTF-8 when it is, else escaped.
 pub fn text_of(b: &[u8]) -> String {
     match std::str::from_utf8(b) {

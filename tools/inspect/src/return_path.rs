@@ -5,10 +5,14 @@
 //! message, by the block's received bitmap (`migration/ram.c`,
 //! `ramblock_recv_bitmap_send`): be64 size, the bitmap (little-endian
 //! longs), be64 end mark `0x0123456789abcdef`.
+//!
+//! SWITCHOVER_ACK may come more than once (QEMU 11.1's re-usable ack: a
+//! device asks again and the destination acks again); each one is an item
+//! with its running count in `ack`.
 
 use accord_core::legacy::{Parsed, RpMessage};
 
-use crate::report::{text_of, End, Item, Rd};
+use crate::report::{ping_text, text_of, End, Item, Rd};
 
 /// The end mark after a received bitmap.
 pub const RECV_BITMAP_ENDING: u64 = 0x0123_4567_89ab_cdef;
@@ -17,6 +21,7 @@ pub const RECV_BITMAP_ENDING: u64 = 0x0123_4567_89ab_cdef;
 pub fn walk(b: &[u8], items: &mut Vec<Item>) -> End {
     let mut off = 0;
     let mut n = 0usize;
+    let mut acks = 0u32;
     while off < b.len() {
         let (m, used) = match RpMessage::decode(&b[off..]) {
             Err(error) => {
@@ -50,7 +55,7 @@ pub fn walk(b: &[u8], items: &mut Vec<Item>) -> End {
                     }
                 ))
                 .field("value", v),
-            RpMessage::Pong(v) => it.text(v.to_string()).field("value", v),
+            RpMessage::Pong(v) => it.text(ping_text(v)).field("value", v),
             RpMessage::ResumeAck(v) => it.text(v.to_string()).field("value", v),
             RpMessage::ReqPagesId { start, len, idstr } => it
                 .text(format!("\"{}\" {start:#x} +{len:#x}", text_of(idstr)))
@@ -64,7 +69,16 @@ pub fn walk(b: &[u8], items: &mut Vec<Item>) -> End {
             RpMessage::RecvBitmap { idstr } => it
                 .text(format!("\"{}\"", text_of(idstr)))
                 .field("idstr", text_of(idstr)),
-            RpMessage::SwitchoverAck => it,
+            RpMessage::SwitchoverAck => {
+                // Several per migration since QEMU 11.1 (re-usable ack).
+                acks += 1;
+                let it = it.field("ack", acks);
+                if acks > 1 {
+                    it.text(format!("#{acks}: acked again"))
+                } else {
+                    it
+                }
+            }
         };
         items.push(it);
         off += used;

@@ -423,11 +423,22 @@ fn the_preempt_channel_is_bare_ram_pages() {
         end["status"].as_str(),
         Some("truncated" | "complete")
     ));
-    // Auto-detection cannot know it (no magic): it is not a return path.
-    let (head, _, end, code) = json(&[], &p);
-    assert_eq!(head["stream"], "return-path");
-    assert_eq!(end["status"], "malformed");
-    assert_eq!(code, 1);
+}
+
+#[test]
+fn a_preempt_capture_is_detected_as_a_page_stream_not_a_return_path() {
+    let p = fixture_files("postcopy-preempt", "preempt-s2d.bin")
+        .pop()
+        .expect("preempt capture");
+    let (head, items, end, code) = json(&[], &p);
+    assert_eq!(head["stream"], "preempt");
+    assert_eq!(head["detected"], true);
+    assert_eq!(code, 0, "{end}");
+    assert_ne!(end["status"], "malformed");
+    let ram = of_kind(&items, "ram");
+    assert_eq!(ram[0]["name"], "PAGE");
+    assert_eq!(ram[0]["offset"], 0);
+    assert_eq!(ram[0]["block"], "pc.bios");
 }
 
 #[test]
@@ -733,4 +744,43 @@ fn reads_standard_input_and_several_files() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------
+// QEMU 10.2.2 captures
+
+#[test]
+fn qemu_10_2_captures_decode_with_ping_0x42_and_a_detected_preempt_stream() {
+    for scenario in [
+        "qemu10.2-multifd-postcopy-preempt",
+        "qemu10.2-postcopy-preempt",
+    ] {
+        let main = fixture_files(scenario, "main-s2d-40k.bin")
+            .pop()
+            .expect("main stream head");
+        let (head, items, end, _) = json(&[], &main);
+        assert_eq!(head["stream"], "qemu-main", "{scenario}");
+        assert_ne!(end["status"], "malformed", "{scenario}: {end}");
+        let cmds = of_kind(&items, "command");
+        let ping42 = cmds
+            .iter()
+            .find(|c| c["name"] == "PING" && c["value"] == 0x42)
+            .unwrap_or_else(|| panic!("{scenario}: no PING 0x42"));
+        assert_eq!(ping42["depth"], 1, "{scenario}: inside the package");
+
+        let rp = fixture(scenario, "conn00-main-d2s-full.bin");
+        let (head, items, end, code) = json(&[], &rp);
+        assert_eq!(head["stream"], "return-path");
+        assert_eq!((end["status"].as_str(), code), (Some("complete"), 0));
+        assert!(items
+            .iter()
+            .any(|i| i["name"] == "PONG" && i["value"] == 0x42));
+
+        let pre = fixture_files(scenario, "preempt-s2d.bin")
+            .pop()
+            .expect("preempt capture");
+        let (head, _, end, code) = json(&[], &pre);
+        assert_eq!(head["stream"], "preempt", "{scenario}");
+        assert_eq!(code, 0, "{scenario}: {end}");
+    }
 }

@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::Path;
 
+use accord_core::legacy::VfioTag;
 use accord_inspect::{inspect, End, StreamKind};
 
 fn captures() -> Vec<(String, Vec<u8>)> {
@@ -50,16 +51,54 @@ fn every_prefix_of_every_capture_ends_cleanly_under_every_kind() {
                 }
             }
         }
-        // The whole capture, detected, never reads as malformed, except the
-        // preempt channel (no magic, so not detectable).
+        // The whole capture, detected, never reads as malformed: the
+        // preempt channel included, recognised by its first page record.
         let r = inspect(&b, None);
-        if !name.contains("preempt-s2d") {
-            assert!(
-                !matches!(r.end, End::Malformed { .. }),
-                "{name}: {:?}",
-                r.end
-            );
+        assert!(
+            !matches!(r.end, End::Malformed { .. }),
+            "{name}: {:?}",
+            r.end
+        );
+        if name.contains("preempt-s2d") && !b.is_empty() {
+            assert_eq!(r.stream, StreamKind::Preempt, "{name}");
         }
+    }
+}
+
+#[test]
+fn detection_tells_a_page_stream_from_a_return_path_by_its_first_bytes() {
+    let hex = |s: &str| -> Vec<u8> {
+        let d: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+        d.chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    };
+    let cases = [
+        // a PAGE naming pc.bios, as the 10.0 preempt capture opens
+        ("0000 0000 0003 f008 07 70632e62696f73", StreamKind::Preempt),
+        // ZERO and XBZRLE name their block too
+        ("0000 0000 0020 0002 06 70632e72616d", StreamKind::Preempt),
+        ("0000 0000 0020 0040 06 70632e72616d", StreamKind::Preempt),
+        // the bare EOS of a preempt channel shut down unused
+        ("0000 0000 0000 0010", StreamKind::Preempt),
+        // the name may be cut short by the capture
+        ("0000 0000 0003 f008 07 7063", StreamKind::Preempt),
+        // a return path: SWITCHOVER_ACK, PONG 1
+        ("0007 0000 0002 0004 00000001", StreamKind::ReturnPath),
+        // CONTINUE cannot open a stream; no name; unprintable name; MEM_SIZE
+        ("0000 0000 0003 f028 00", StreamKind::ReturnPath),
+        ("0000 0000 0003 f008 00", StreamKind::ReturnPath),
+        ("0000 0000 0003 f008 02 0001", StreamKind::ReturnPath),
+        (
+            "0000 0000 0800 0004 06 70632e72616d",
+            StreamKind::ReturnPath,
+        ),
+        // too short to tell
+        ("0000 0000 0003 f0", StreamKind::ReturnPath),
+        ("", StreamKind::ReturnPath),
+    ];
+    for (h, want) in cases {
+        assert_eq!(accord_inspect::detect(&hex(h)), want, "{h}");
     }
 }
 
@@ -208,4 +247,111 @@ fn a_received_bitmap_follows_its_return_path_message() {
         inspect(&b, None).end,
         End::Undecoded { offset: 11, .. }
     ));
+}
+
+/// A FULL section `id` named `idstr`, instance 0 version 1, with `body` and
+/// its footer.
+fn full_section(id: u32, idstr: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x04];
+    b.extend_from_slice(&id.to_be_bytes());
+    b.push(idstr.len() as u8);
+    b.extend_from_slice(idstr);
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    b.extend_from_slice(body);
+    b.push(0x7e);
+    b.extend_from_slice(&id.to_be_bytes());
+    b
+}
+
+#[test]
+fn qemu_10_2_package_ends_with_ping_0x42_before_postcopy_run() {
+    // The package of a 10.2 postcopy with the return path running:
+    // POSTCOPY_LISTEN, a device section, PING 3, PING 0x42, POSTCOPY_RUN.
+    let mut pkg = vec![0x08, 0, 4, 0, 0];
+    pkg.extend(full_section(9, b"dev", &[1, 2, 3]));
+    pkg.extend_from_slice(&[0x08, 0, 2, 0, 4, 0, 0, 0, 3]);
+    pkg.extend_from_slice(&[0x08, 0, 2, 0, 4, 0, 0, 0, 0x42]);
+    pkg.extend_from_slice(&[0x08, 0, 5, 0, 0]);
+    let mut b = b"QEVM\0\0\0\x03".to_vec();
+    b.extend_from_slice(&[0x08, 0, 7, 0, 4]);
+    b.extend_from_slice(&(pkg.len() as u32).to_be_bytes());
+    b.extend(pkg);
+    let r = inspect(&b, None);
+    assert_eq!(r.end, End::Complete, "{:?}", r.end);
+    let cmds: Vec<(String, u64)> = r
+        .items
+        .iter()
+        .filter(|i| i.kind == "command")
+        .map(|i| {
+            let v = i.fields.get("value").and_then(|v| v.as_u64()).unwrap_or(0);
+            (i.name.clone(), v)
+        })
+        .collect();
+    let names: Vec<&str> = cmds.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "PACKAGED",
+            "POSTCOPY_LISTEN",
+            "PING",
+            "PING",
+            "POSTCOPY_RUN"
+        ]
+    );
+    assert_eq!((cmds[2].1, cmds[3].1), (3, 0x42));
+    let ping = r
+        .items
+        .iter()
+        .find(|i| i.fields.get("value") == Some(&0x42.into()));
+    assert!(ping.unwrap().text.contains("PACKAGED_LOADED"));
+}
+
+#[test]
+fn return_path_with_pong_0x42_and_several_switchover_acks() {
+    // 10.2: PONG 0x42 for the package; 11.1: the ack may come again.
+    let b = [
+        0, 7, 0, 0, // SWITCHOVER_ACK
+        0, 2, 0, 4, 0, 0, 0, 1, // PONG 1
+        0, 7, 0, 0, // SWITCHOVER_ACK again
+        0, 2, 0, 4, 0, 0, 0, 0x42, // PONG 0x42
+        0, 1, 0, 4, 0, 0, 0, 0, // SHUT 0
+    ];
+    let r = inspect(&b, None);
+    assert_eq!(r.stream, StreamKind::ReturnPath);
+    assert_eq!(r.end, End::Complete);
+    let acks: Vec<u64> = r
+        .items
+        .iter()
+        .filter(|i| i.name == "SWITCHOVER_ACK")
+        .map(|i| i.fields["ack"].as_u64().unwrap())
+        .collect();
+    assert_eq!(acks, [1, 2]);
+    assert!(r.items[3].text.contains("PACKAGED_LOADED"));
+}
+
+#[test]
+fn vfio_sections_name_their_first_and_last_tag() {
+    let tag = |t: VfioTag| t.as_u64().to_be_bytes();
+    let mut b = b"QEVM\0\0\0\x03".to_vec();
+    // 10.1+ with the config loaded after the iterables: the whole body.
+    b.extend(full_section(
+        3,
+        b"0000:00:02.0/vfio",
+        &tag(VfioTag::DevConfigLoadReady),
+    ));
+    // a data part ending with INIT_DATA_SENT (the switchover-ack trigger)
+    let mut body = tag(VfioTag::DevDataState).to_vec();
+    body.extend_from_slice(&2u64.to_be_bytes());
+    body.extend_from_slice(&[0xaa, 0xbb]);
+    body.extend_from_slice(&tag(VfioTag::DevInitDataSent));
+    b.extend(full_section(4, b"vfio", &body));
+    b.push(0x00); // EOF
+    let r = inspect(&b, None);
+    assert_eq!(r.end, End::Complete, "{:?}", r.end);
+    let secs: Vec<_> = r.items.iter().filter(|i| i.kind == "section").collect();
+    assert_eq!(secs[0].fields["vfio_first"], "DEV_CONFIG_LOAD_READY");
+    assert_eq!(secs[0].fields["vfio_last"], "DEV_CONFIG_LOAD_READY");
+    assert_eq!(secs[1].fields["vfio_first"], "DEV_DATA_STATE");
+    assert_eq!(secs[1].fields["vfio_last"], "DEV_INIT_DATA_SENT");
+    assert!(secs[1].text.contains("VFIO state"), "{}", secs[1].text);
 }
