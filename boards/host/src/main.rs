@@ -10,9 +10,13 @@
 //!        [--drop N] [--corrupt N]     per mille of bytes, each direction
 //!        [--stall AT_MS:FOR_MS]       hold both directions for a while
 //!        [--reset-destination AT_MS]  QMP system_reset of the Destination
+//!        [--after TEXT]               count AT_MS from the first timeline
+//!                                     line containing TEXT
 //!        [--seed N] [--timeout S] [--expect ok|CODE] [--within MS]
 //! ```
-//! Times are from the moment both boards' UARTs are connected. Exit status
+//! AT_MS counts from the moment both boards' UARTs are connected, or with
+//! `--after` from a point of the handshake (e.g. "Welcome sent"), which
+//! keeps the faults where they are meant to be on a slow or busy host. Exit status
 //! 0 when both boards exited, with no fault, the same verdict (and the
 //! expected one, and the two verdicts at most `--within` ms apart).
 
@@ -22,7 +26,8 @@ mod timeline;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use relay::Faults;
@@ -37,6 +42,7 @@ struct Args {
     timeout: u64,
     expect: Option<String>,
     within: Option<u64>,
+    after: Option<String>,
 }
 
 fn usage(msg: &str) -> ! {
@@ -54,6 +60,7 @@ fn parse() -> Args {
         timeout: 30,
         expect: None,
         within: None,
+        after: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -83,6 +90,7 @@ fn parse() -> Args {
             "--timeout" => a.timeout = num(v()),
             "--expect" => a.expect = Some(v()),
             "--within" => a.within = Some(num(v())),
+            "--after" => a.after = Some(v()),
             _ => usage(&format!("unknown argument {k}")),
         }
     }
@@ -145,16 +153,32 @@ fn main() {
     let (s_conn, _) = ls.accept().expect("source UART connects");
     let (d_conn, _) = ld.accept().expect("destination UART connects");
     let relay_t0 = Instant::now();
+    // Fault times count from here: now, or the `--after` line.
+    let origin = Arc::new(AtomicU64::new(if a.after.is_some() { u64::MAX } else { 0 }));
     let _ = tx.send(Line::now(
         t0,
         Board::Relay,
         What::Text(format!("both UARTs connected; faults: {}", a.faults)),
     ));
-    relay::start(s_conn, d_conn, a.faults, relay_t0, t0, tx.clone());
+    relay::start(
+        s_conn,
+        d_conn,
+        a.faults,
+        relay_t0,
+        origin.clone(),
+        t0,
+        tx.clone(),
+    );
     if let Some(at) = a.reset_at {
         let tx = tx.clone();
+        let origin = origin.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(at));
+            while origin.load(Ordering::Relaxed) == u64::MAX {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let due = origin.load(Ordering::Relaxed) + at;
+            let now = relay_t0.elapsed().as_millis() as u64;
+            std::thread::sleep(Duration::from_millis(due.saturating_sub(now)));
             let r = relay::qmp_reset(&qmp_path);
             let msg = match r {
                 Ok(()) => "QMP system_reset of the destination board".to_string(),
@@ -171,6 +195,15 @@ fn main() {
     let mut hung = false;
     loop {
         while let Ok(line) = rx.recv_timeout(Duration::from_millis(20)) {
+            if let (Some(after), What::Log(t)) = (&a.after, &line.what) {
+                if origin.load(Ordering::Relaxed) == u64::MAX && t.contains(after.as_str()) {
+                    origin.store(relay_t0.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    println!(
+                        "{:>9.1} ms  host      | fault clock starts: {after:?} seen",
+                        t0.elapsed().as_secs_f64() * 1e3
+                    );
+                }
+            }
             if let What::Text(t) = &line.what {
                 if let Some(v) = t.strip_prefix("VERDICT=") {
                     if let Some(i) = line.board.index() {

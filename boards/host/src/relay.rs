@@ -6,7 +6,9 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::timeline::{Board, Line, What};
@@ -43,27 +45,31 @@ impl Rng {
     }
 }
 
-/// Relay both directions until either side closes.
+/// Relay both directions until either side closes. The stall window
+/// counts from `origin` (ms after `relay_t0`; `u64::MAX` while not yet
+/// known).
 pub fn start(
     s: TcpStream,
     d: TcpStream,
     f: Faults,
     relay_t0: Instant,
+    origin: Arc<AtomicU64>,
     t0: Instant,
     tx: Sender<Line>,
 ) {
     let (s2, d2) = (s.try_clone().expect("clone"), d.try_clone().expect("clone"));
+    let clock = (relay_t0, origin.clone());
+    spawn("source -> destination", s, d2, f, 1, clock, t0, tx.clone());
     spawn(
-        "source -> destination",
-        s,
-        d2,
+        "destination -> source",
+        d,
+        s2,
         f,
-        1,
-        relay_t0,
+        2,
+        (relay_t0, origin),
         t0,
-        tx.clone(),
+        tx,
     );
-    spawn("destination -> source", d, s2, f, 2, relay_t0, t0, tx);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -73,7 +79,7 @@ fn spawn(
     mut to: TcpStream,
     f: Faults,
     salt: u64,
-    relay_t0: Instant,
+    (relay_t0, origin): (Instant, Arc<AtomicU64>),
     t0: Instant,
     tx: Sender<Line>,
 ) {
@@ -108,7 +114,10 @@ fn spawn(
                 Err(_) => break,
             }
             let ms = relay_t0.elapsed().as_millis() as u64;
-            let stalled = f.stall.is_some_and(|(at, len)| ms >= at && ms < at + len);
+            let o = origin.load(Ordering::Relaxed);
+            let stalled = o != u64::MAX
+                && f.stall
+                    .is_some_and(|(at, len)| ms >= o + at && ms < o + at + len);
             if stalled != was_stalled {
                 was_stalled = stalled;
                 let msg = if stalled {

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Two boards over one UART (boards/, docs/PROTOCOL.md §12): the Source on a
+# Cortex-M0 (qemu-system-arm -M microbit), the Destination on a Cortex-M4
+# (-M mps2-an386), their UARTs joined by a relay on 127.0.0.1
+# (boards/host). Each run must end on both boards with the same verdict,
+# the expected one, with no hang (a run is killed after its timeout) and no
+# fault:
+#
+#   migrate          clean line: both switch over
+#   mismatch         the Source requires postcopy-ram, which the Destination
+#                    board lacks: CapabilityMissingOnDestination (202) on both,
+#                    within a second
+#   drop / corrupt   the relay drops or flips 1% of bytes (three seeds each,
+#                    and both at once; a 72-byte packet then fails half the
+#                    time): the link repairs it, both switch over
+#   short stall      once the Source has Welcome, the line holds every byte
+#                    for 1.5 s: both switch over
+#   long stall       the same for 5 s, past the Source's 3 s ack deadline:
+#                    AckTimeout (504) on both (its Abort waits out the stall)
+#   reset            QMP system_reset of the Destination 50 ms after the
+#                    Source has Welcome (before the devices approved): the
+#                    Source aborts, LocalAbort (604) on both
+#
+# Then the footprint of each image (flash, RAM, deepest stack).
+#
+#   bash scripts/boards-test.sh        # exit 0 = all pass
+#
+# Installs qemu-system-arm and the rustup targets if missing.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=boards/scripts/lib.sh
+source "$ROOT/boards/scripts/lib.sh"
+
+boards_install_tools
+echo "building the two board images and the host tool ..."
+boards_build
+
+PASSED=0
+FAILED=0
+LOG_DIR="$BOARDS_TARGET_DIR/runs"
+mkdir -p "$LOG_DIR"
+run() { # name, host-tool arguments...
+    local name=$1
+    shift
+    local log="$LOG_DIR/$name.log"
+    if boards_run --timeout 30 "$@" >"$log" 2>&1; then
+        PASSED=$((PASSED + 1))
+        printf 'ok   %-22s %s\n' "$name" "$(grep -E '^same verdict' "$log")"
+    else
+        FAILED=$((FAILED + 1))
+        printf 'FAIL %-22s (log: %s)\n' "$name" "$log"
+        tail -20 "$log"
+    fi
+    grep -E '^(source|destination) +verdict' "$log" | sed 's/^/       /'
+}
+
+run migrate --expect ok
+run mismatch --scenario mismatch --expect 202 --within 1000
+for seed in 1 2 3; do
+    run "drop-1%-seed$seed" --drop 10 --seed "$seed" --expect ok
+    run "corrupt-1%-seed$seed" --corrupt 10 --seed "$seed" --expect ok
+done
+run drop+corrupt-1% --drop 10 --corrupt 10 --seed 7 --expect ok
+run short-stall --after "source: ChannelsReady" --stall 0:1500 --expect ok
+run long-stall --after "source: ChannelsReady" --stall 0:5000 --expect 504
+run reset-destination --after "source: ChannelsReady" --reset-destination 50 --expect 604
+run mismatch-lossy --scenario mismatch --drop 10 --corrupt 10 --seed 5 --expect 202
+
+# Footprint: flash and static RAM from the ELF, the deepest stack from the
+# migrate run (both boards print STACK_MAX_BYTES, measured by painting).
+bin="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+SIZE="$bin/llvm-size"
+[ -x "$SIZE" ] || SIZE=size
+sections() { # elf section...
+    local elf=$1
+    shift
+    "$SIZE" -A "$elf" | awk -v want=" $* " 'index(want, " " $1 " ") { s += $2 } END { print s + 0 }'
+}
+stack_of() { # board
+    grep -E "^ *[0-9.]+ ms +$1 .*STACK_MAX_BYTES=" "$LOG_DIR/migrate.log" | sed 's/.*=//' | head -1
+}
+echo
+echo "| board | image | flash (B) | static RAM (B) | deepest stack (B) | RAM of the part |"
+echo "|---|---|--:|--:|--:|--:|"
+for b in source destination; do
+    if [ $b = source ]; then elf=$SRC_ELF part="16 KiB (nRF51822)" who="source M0"; else elf=$DST_ELF part="64 KiB (memory window)" who="dest   M4"; fi
+    flash=$(sections "$elf" .vector_table .text .rodata .data)
+    ram=$(sections "$elf" .data .bss .uninit)
+    st=$(stack_of "$who")
+    echo "| $b | $(basename "$elf") ($( [ $b = source ] && echo thumbv6m-none-eabi || echo thumbv7em-none-eabihf)) | $flash | $ram | ${st:-?} | $part |"
+    if [ $b = source ]; then
+        total=$((ram + ${st:-99999}))
+        if [ "$total" -le 16384 ]; then
+            PASSED=$((PASSED + 1))
+            echo "ok   Cortex-M0 image: static RAM $ram B + deepest stack ${st:-?} B = $total B <= 16384 B" >&2
+        else
+            FAILED=$((FAILED + 1))
+            echo "FAIL Cortex-M0 image needs $total B of RAM, more than 16384" >&2
+        fi
+    fi
+done
+
+printf '\nboards: %d passed, %d failed\n' "$PASSED" "$FAILED"
+[ "$FAILED" -eq 0 ]
