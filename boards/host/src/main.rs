@@ -108,7 +108,7 @@ fn qemu(machine: &str, port: u16, args: &str, elf: &PathBuf, qmp: Option<&str>) 
     }
     c.args([
         "-chardev",
-        &format!("socket,id=link,host=127.0.0.1,port={port}"),
+        &format!("socket,id=link,host=127.0.0.1,port={port},nodelay=on"),
     ]);
     c.args(["-serial", "chardev:link"]);
     c.args([
@@ -152,6 +152,9 @@ fn main() {
     timeline::follow(Board::Source, &mut src, &a.source, t0, tx.clone());
     let (s_conn, _) = ls.accept().expect("source UART connects");
     let (d_conn, _) = ld.accept().expect("destination UART connects");
+    // A UART sends byte by byte: no Nagle delays on the relay's side either.
+    let _ = s_conn.set_nodelay(true);
+    let _ = d_conn.set_nodelay(true);
     let relay_t0 = Instant::now();
     // Fault times count from here: now, or the `--after` line.
     let origin = Arc::new(AtomicU64::new(if a.after.is_some() { u64::MAX } else { 0 }));
