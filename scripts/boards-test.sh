@@ -23,7 +23,9 @@
 #
 # Then the footprint of each image (flash, RAM, deepest stack).
 #
-#   bash scripts/boards-test.sh        # exit 0 = all pass
+#   bash scripts/boards-test.sh           # exit 0 = all pass
+#   bash scripts/boards-test.sh --write   # and put the footprint table in
+#                                         # bench/RESULTS.md ("## Two boards")
 #
 # Installs qemu-system-arm and the rustup targets if missing.
 set -euo pipefail
@@ -31,6 +33,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=boards/scripts/lib.sh
 source "$ROOT/boards/scripts/lib.sh"
+
+WRITE=0
+[ "${1:-}" = "--write" ] && WRITE=1
 
 boards_install_tools
 echo "building the two board images and the host tool ..."
@@ -77,29 +82,67 @@ sections() { # elf section...
     shift
     "$SIZE" -A "$elf" | awk -v want=" $* " 'index(want, " " $1 " ") { s += $2 } END { print s + 0 }'
 }
-stack_of() { # board
-    grep -E "^ *[0-9.]+ ms +$1 .*STACK_MAX_BYTES=" "$LOG_DIR/migrate.log" | sed 's/.*=//' | head -1
+value_of() { # board key
+    grep -E "^ *[0-9.]+ ms +$1 .*$2=" "$LOG_DIR/migrate.log" | sed 's/.*=//' | head -1
 }
-echo
-echo "| board | image | flash (B) | static RAM (B) | deepest stack (B) | RAM of the part |"
-echo "|---|---|--:|--:|--:|--:|"
+TABLE=$(mktemp)
+{
+    echo "| board | image | flash (B) | static RAM (B) | deepest stack (B) | of which machine / link port (B) | RAM of the part |"
+    echo "|---|---|--:|--:|--:|--:|--:|"
+} >"$TABLE"
 for b in source destination; do
-    if [ $b = source ]; then elf=$SRC_ELF part="16 KiB (nRF51822)" who="source M0"; else elf=$DST_ELF part="64 KiB (memory window)" who="dest   M4"; fi
+    if [ $b = source ]; then
+        elf=$SRC_ELF part="16 KiB (nRF51822)" who="source M0" target=$BOARDS_SRC_TARGET
+    else
+        elf=$DST_ELF part="64 KiB (memory.x window)" who="dest   M4" target=$BOARDS_DST_TARGET
+    fi
     flash=$(sections "$elf" .vector_table .text .rodata .data)
     ram=$(sections "$elf" .data .bss .uninit)
-    st=$(stack_of "$who")
-    echo "| $b | $(basename "$elf") ($( [ $b = source ] && echo thumbv6m-none-eabi || echo thumbv7em-none-eabihf)) | $flash | $ram | ${st:-?} | $part |"
+    st=$(value_of "$who" STACK_MAX_BYTES)
+    machine=$(value_of "$who" SIZE_MACHINE_BYTES)
+    port=$(value_of "$who" SIZE_PORT_BYTES)
+    echo "| $b | \`$(basename "$elf")\` ($target) | $flash | $ram | ${st:-?} | ${machine:-?} / ${port:-?} | $part |" >>"$TABLE"
     if [ $b = source ]; then
         total=$((ram + ${st:-99999}))
+        SRC_RAM_TOTAL=$total
         if [ "$total" -le 16384 ]; then
             PASSED=$((PASSED + 1))
-            echo "ok   Cortex-M0 image: static RAM $ram B + deepest stack ${st:-?} B = $total B <= 16384 B" >&2
+            echo "ok   Cortex-M0 image: static RAM $ram B + deepest stack ${st:-?} B = $total B <= 16384 B"
         else
             FAILED=$((FAILED + 1))
-            echo "FAIL Cortex-M0 image needs $total B of RAM, more than 16384" >&2
+            echo "FAIL Cortex-M0 image needs $total B of RAM, more than 16384"
         fi
     fi
 done
+echo
+cat "$TABLE"
+
+if [ "$WRITE" -eq 1 ]; then
+    SECTION=$(mktemp)
+    {
+        echo "## Two boards over one UART"
+        echo
+        echo "- Command: \`bash scripts/boards-test.sh --write\` (images: \`boards/\`, release, opt-level z, fat LTO; link = no-panic proof)"
+        echo "- Date: $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+        echo "- $(rustc --version); $(qemu-system-arm --version | head -1)"
+        echo "- Flash = \`.vector_table .text .rodata .data\`, static RAM = \`.data .bss .uninit\` (\`llvm-size -A\`). Deepest stack: the whole run's high-water mark by stack painting (cortex-m-rt \`paint-stack\`, \`firmware/src/stack.rs\`), in the clean \`migrate\` run. Each board keeps its state machine, its link (512 B each way), the UART packet buffer and a 384-byte transmit buffer in \`main\`'s frame, so the stack figure holds all of accord's RAM; the static RAM is the boot counter and the loggers."
+        echo "- Capacities (\`boards/.cargo/config.toml\`): 8 devices, 24-byte names, 8 capabilities, 2 channels, event queue 8."
+        echo
+        cat "$TABLE"
+        echo
+        echo "The Cortex-M0 image links against the nRF51822's 16 KiB of RAM (\`boards/memory-nrf51.x\`) and uses $SRC_RAM_TOTAL B of it at its deepest (static RAM plus deepest stack)."
+        echo
+    } >"$SECTION"
+    RESULTS="$ROOT/bench/RESULTS.md"
+    awk -v sec="$SECTION" '
+        function dump() { while ((getline l < sec) > 0) print l; close(sec) }
+        /^## Two boards over one UART/ { dump(); skip = 1; done = 1; next }
+        skip && /^## / { skip = 0 }
+        !done && /^## Benchmarks/ { dump(); done = 1 }
+        !skip { print }
+        END { if (!done) dump() }' "$RESULTS" >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
+    echo "wrote the footprint into $RESULTS"
+fi
 
 printf '\nboards: %d passed, %d failed\n' "$PASSED" "$FAILED"
 [ "$FAILED" -eq 0 ]

@@ -56,59 +56,38 @@ trait Machine {
     fn done(&self) -> bool;
 }
 
-impl Machine for Source {
-    fn input(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
-        self.handle_input(now, data)
-    }
-    fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<usize> {
-        self.poll_transmit(now, buf)
-    }
-    fn event(&mut self) -> Option<Event> {
-        self.poll_event()
-    }
-    fn timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-    fn on_timeout(&mut self, now: Instant) {
-        self.handle_timeout(now)
-    }
-    fn error(&self) -> Option<&Error> {
-        Source::error(self)
-    }
-    fn done(&self) -> bool {
-        matches!(
-            self.state(),
-            SourceState::SwitchedOver | SourceState::Failed
-        )
-    }
+/// Both machines have the same sans-IO surface; only the terminal states
+/// differ in name.
+macro_rules! machine {
+    ($ty:ident, $state:ident) => {
+        impl Machine for $ty {
+            fn input(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
+                self.handle_input(now, data)
+            }
+            fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<usize> {
+                self.poll_transmit(now, buf)
+            }
+            fn event(&mut self) -> Option<Event> {
+                self.poll_event()
+            }
+            fn timeout(&self) -> Option<Instant> {
+                self.poll_timeout()
+            }
+            fn on_timeout(&mut self, now: Instant) {
+                self.handle_timeout(now)
+            }
+            fn error(&self) -> Option<&Error> {
+                $ty::error(self)
+            }
+            fn done(&self) -> bool {
+                matches!(self.state(), $state::SwitchedOver | $state::Failed)
+            }
+        }
+    };
 }
 
-impl Machine for Destination {
-    fn input(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
-        self.handle_input(now, data)
-    }
-    fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<usize> {
-        self.poll_transmit(now, buf)
-    }
-    fn event(&mut self) -> Option<Event> {
-        self.poll_event()
-    }
-    fn timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-    fn on_timeout(&mut self, now: Instant) {
-        self.handle_timeout(now)
-    }
-    fn error(&self) -> Option<&Error> {
-        Destination::error(self)
-    }
-    fn done(&self) -> bool {
-        matches!(
-            self.state(),
-            DestinationState::SwitchedOver | DestinationState::Failed
-        )
-    }
-}
+machine!(Source, SourceState);
+machine!(Destination, DestinationState);
 
 /// One turn of the loop both roles share: UART, link events, input,
 /// deadlines, events, output. Returns the link's restart event, if any.
@@ -233,6 +212,8 @@ fn finish<S: Serial, C: Clock, M: Machine>(
     host::line("LINK_GOOD", s.good as usize);
     host::line("LINK_BAD", s.bad as usize);
     host::line("LINK_RETRANSMITS", s.retransmits as usize);
+    host::line("SIZE_MACHINE_BYTES", core::mem::size_of::<M>());
+    host::line("SIZE_PORT_BYTES", core::mem::size_of::<Port<S>>());
     host::line("STACK_MAX_BYTES", stack::stack_high_water());
     host::line("STACK_SIZE_BYTES", stack::stack_size());
     crate::exit(m.error().is_none())
