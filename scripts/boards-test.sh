@@ -11,8 +11,8 @@
 #                    board lacks: CapabilityMissingOnDestination (202) on both,
 #                    within a second
 #   drop / corrupt   the relay drops or flips 1% of bytes (three seeds each,
-#                    and both at once; a 72-byte packet then fails half the
-#                    time): the link repairs it, both switch over
+#                    and both at once; a full 70-byte packet then fails
+#                    half the time): the link repairs it, both switch over
 #   short stall      once the Source has Welcome, the line holds every byte
 #                    for 1.5 s: both switch over
 #   long stall       the same for 5 s, past the Source's 3 s ack deadline:
@@ -21,7 +21,8 @@
 #                    Source has Welcome (before the devices approved): the
 #                    Source aborts, LocalAbort (604) on both
 #
-# Then the footprint of each image (flash, RAM, deepest stack).
+# Then: no allocator symbol in either image, and the footprint of each
+# (flash, RAM, deepest stack).
 #
 #   bash scripts/boards-test.sh           # exit 0 = all pass
 #   bash scripts/boards-test.sh --write   # and put the footprint table in
@@ -72,9 +73,27 @@ run long-stall --after "source: ChannelsReady" --stall 0:5000 --expect 504
 run reset-destination --after "source: ChannelsReady" --reset-destination 50 --expect 604
 run mismatch-lossy --scenario mismatch --drop 10 --corrupt 10 --seed 5 --expect 202
 
+# No allocator in either image (the link of each release image is already
+# the no-panic proof). check_no_alloc is firmware/'s, with rustup's llvm-nm.
+bin="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+[ -x "$bin/llvm-nm" ] || rustup component add llvm-tools >&2 || true
+NM="$bin/llvm-nm"
+[ -x "$NM" ] || NM=nm
+# shellcheck source=firmware/scripts/lib.sh
+source "$ROOT/firmware/scripts/lib.sh"
+for elf in "$SRC_ELF" "$DST_ELF"; do
+    if check_no_alloc "$elf" 2>/dev/null; then
+        PASSED=$((PASSED + 1))
+        echo "ok   $(basename "$elf"): links (no panic path), no allocator symbol"
+    else
+        FAILED=$((FAILED + 1))
+        echo "FAIL $(basename "$elf"): allocator symbol"
+        check_no_alloc "$elf" || true
+    fi
+done
+
 # Footprint: flash and static RAM from the ELF, the deepest stack from the
 # migrate run (both boards print STACK_MAX_BYTES, measured by painting).
-bin="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
 SIZE="$bin/llvm-size"
 [ -x "$SIZE" ] || SIZE=size
 sections() { # elf section...

@@ -138,6 +138,20 @@ mod tests {
     }
 
     #[test]
+    fn sizes_are_those_of_the_spec() {
+        // docs/PROTOCOL.md §12.1: 68 bytes before encoding, 71 on the line.
+        assert_eq!(MAX_BODY, 68);
+        assert_eq!(MAX_WIRE, 71);
+        let payload = [0x55u8; MAX_PAYLOAD];
+        let p = Packet {
+            kind: Kind::Data,
+            seq: 1,
+            payload: &payload,
+        };
+        assert_eq!(p.encode(&mut [0u8; MAX_WIRE]), Some(70));
+    }
+
+    #[test]
     fn the_largest_packet_fits_max_wire() {
         let payload = [0u8; MAX_PAYLOAD];
         let p = Packet {
