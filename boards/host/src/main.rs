@@ -150,8 +150,15 @@ fn main() {
     );
     timeline::follow(Board::Destination, &mut dst, &a.destination, t0, tx.clone());
     timeline::follow(Board::Source, &mut src, &a.source, t0, tx.clone());
-    let (s_conn, _) = ls.accept().expect("source UART connects");
-    let (d_conn, _) = ld.accept().expect("destination UART connects");
+    let (Some(s_conn), Some(d_conn)) = (connect(&ls, &mut src), connect(&ld, &mut dst)) else {
+        let _ = src.kill();
+        let _ = dst.kill();
+        for line in rx.try_iter() {
+            println!("{line}");
+        }
+        println!("FAIL: a board's UART did not connect to the relay within 10 s");
+        std::process::exit(1)
+    };
     // A UART sends byte by byte: no Nagle delays on the relay's side either.
     let _ = s_conn.set_nodelay(true);
     let _ = d_conn.set_nodelay(true);
@@ -246,6 +253,23 @@ fn main() {
     }
     let _ = std::fs::remove_file(&qmp);
     std::process::exit(summary(&a, &verdicts, &status, hung, t0))
+}
+
+/// The board's UART connection, unless its QEMU exits or 10 s pass first.
+fn connect(l: &TcpListener, board: &mut Child) -> Option<std::net::TcpStream> {
+    l.set_nonblocking(true).ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok((c, _)) = l.accept() {
+            c.set_nonblocking(false).ok()?;
+            return Some(c);
+        }
+        if let Ok(Some(_)) = board.try_wait() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
 }
 
 fn summary(
