@@ -15,7 +15,7 @@
 #                    half the time): the link repairs it, both switch over
 #   short stall      once the Source has Welcome, the line holds every byte
 #                    for 1.5 s: both switch over
-#   long stall       the same for 5 s, past the Source's 3 s ack deadline:
+#   long stall       the same for 6 s, past the Source's 4 s ack deadline:
 #                    AckTimeout (504) on both (its Abort waits out the stall)
 #   reset            QMP system_reset of the Destination 50 ms after the
 #                    Source has Welcome (before the devices approved): the
@@ -69,7 +69,7 @@ for seed in 1 2 3; do
 done
 run drop+corrupt-1% --drop 10 --corrupt 10 --seed 7 --expect ok
 run short-stall --after "source: ChannelsReady" --stall 0:1500 --expect ok
-run long-stall --after "source: ChannelsReady" --stall 0:5000 --expect 504
+run long-stall --after "source: ChannelsReady" --stall 0:6000 --expect 504
 run reset-destination --after "source: ChannelsReady" --reset-destination 50 --expect 604
 run mismatch-lossy --scenario mismatch --drop 10 --corrupt 10 --seed 5 --expect 202
 

@@ -234,8 +234,8 @@ fn source_config(scenario: Scenario) -> SourceConfig {
     let _ = cfg
         .capabilities
         .set(CapabilityId::POSTCOPY_RAM, postcopy, 0);
-    cfg.welcome_timeout = Duration::from_secs(3);
-    cfg.ack_timeout = Duration::from_secs(3);
+    cfg.welcome_timeout = Duration::from_secs(5);
+    cfg.ack_timeout = Duration::from_secs(4);
     cfg
 }
 
@@ -308,7 +308,7 @@ fn destination_config() -> DestinationConfig {
     cfg.capabilities.remove(CapabilityId::POSTCOPY_PREEMPT);
     cfg.capabilities.remove(CapabilityId::POSTCOPY_RAM);
     cfg.hello_timeout = Duration::from_secs(5);
-    cfg.switchover_timeout = Duration::from_secs(10);
+    cfg.switchover_timeout = Duration::from_secs(12);
     cfg
 }
 
