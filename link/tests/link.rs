@@ -244,6 +244,23 @@ mod lossy_line {
     }
 
     #[test]
+    fn the_receiver_resyncs_at_the_next_delimiter() {
+        let mut a = L::new(1, 10);
+        a.open();
+        let mut open = [0u8; MAX_WIRE];
+        let n = a.poll_transmit(0, &mut open);
+        let mut b = L::new(2, 10);
+        // A half packet (cut by a lost delimiter), noise, then a whole one.
+        b.input(&open[3..n - 1]);
+        b.input(&[0x17, 0x42, 0xFF]);
+        b.input(&open[..n]);
+        assert_eq!(b.stats().bad, 1, "the garbage run is one bad packet");
+        assert_eq!(b.stats().good, 1, "the OPEN after it is received");
+        let mut out = [0u8; MAX_WIRE];
+        assert!(b.poll_transmit(0, &mut out) > 0, "and answered");
+    }
+
+    #[test]
     fn a_packet_longer_than_any_valid_one_is_dropped_whole() {
         let mut b = L::new(1, 10);
         b.input(&[0x55; 300]);
