@@ -5,6 +5,7 @@
 #   bash scripts/demo.sh            # both modes
 #   bash scripts/demo.sh happy      # the handshake only
 #   bash scripts/demo.sh fail       # the fail-fast seed scenarios only
+#   bash scripts/demo.sh boards     # two emulated microcontrollers over a UART
 #   MULTIFD=8 bash scripts/demo.sh  # number of multifd channels (default 4)
 #
 # Mode "happy": a destination process and a source process; the main channel,
@@ -15,12 +16,43 @@
 # Mode "fail": the seed scenarios (switchover-ack on one side only; a device
 # the destination cannot serve): both processes print the same named error
 # and exit non-zero within a second.
+# Mode "boards" (not in the default run): the Source on a Cortex-M0
+# (qemu-system-arm -M microbit) and the Destination on a Cortex-M4
+# (-M mps2-an386), one firmware image each, over one UART (boards/,
+# docs/PROTOCOL.md §12); both boards' defmt logs as one timeline: three
+# devices approved on a timer, the ack, the switchover. Then the mismatch:
+# the Source requires postcopy-ram, which the Destination board lacks, and
+# both end with CapabilityMissingOnDestination within a second.
 #
 # Needs a Rust toolchain and a C compiler; installs gcc and libc6-dev by
-# Debian package name if they are missing.
+# Debian package name if they are missing (mode "boards": qemu-system-arm
+# and two rustup targets instead).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+
+if [ "$#" -gt 0 ]; then modes=("$@"); else modes=(happy fail); fi
+c_modes=()
+boards=0
+for mode in "${modes[@]}"; do
+    if [ "$mode" = boards ]; then boards=1; else c_modes+=("$mode"); fi
+done
+
+if [ "$boards" -eq 1 ] && [ "${#c_modes[@]}" -eq 0 ]; then
+    # shellcheck source=boards/scripts/lib.sh
+    source "$ROOT/boards/scripts/lib.sh"
+    boards_install_tools
+    echo "building the two board images and the host tool (boards/) ..."
+    boards_build
+    status=0
+    echo
+    echo "=== Source (nRF51, Cortex-M0) and Destination (MPS2 AN386, Cortex-M4) over one UART"
+    boards_run --timeout 30 --expect ok || status=1
+    echo
+    echo "=== Mismatch: the Source requires postcopy-ram, the Destination board has none"
+    boards_run --timeout 30 --scenario mismatch --expect 202 --within 1000 || status=1
+    exit "$status"
+fi
 
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc)
@@ -40,9 +72,11 @@ mkdir -p "$TARGET_DIR/demo"
 cc -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude demo/accord_demo.c \
     "$TARGET_DIR/release/libaccord.a" -o "$TARGET_DIR/demo/accord-demo"
 
-if [ "$#" -gt 0 ]; then modes=("$@"); else modes=(happy fail); fi
 status=0
-for mode in "${modes[@]}"; do
+for mode in "${c_modes[@]}"; do
     timeout 30 "$TARGET_DIR/demo/accord-demo" --multifd "${MULTIFD:-4}" "$mode" || status=1
 done
+if [ "$boards" -eq 1 ]; then
+    bash "$ROOT/scripts/demo.sh" boards || status=1
+fi
 exit "$status"

@@ -23,6 +23,7 @@ awk '/^test result:/ { p += $4; f += $6 } END { printf "rust tests: %d passed, %
 # What the exhaustive check and the model check covered (they leave tallies in target/tmp).
 cat target/tmp/accord-*.txt
 bash scripts/firmware-test.sh # bare-metal cross-builds, no-alloc and no-panic proofs, handshake on a Cortex-M4 under QEMU
+bash scripts/boards-test.sh # two boards (Cortex-M0 Source, Cortex-M4 Destination) over one UART, with line faults and a reset
 
 step "core for Cortex-M4 (no_std, no alloc)"
 cargo build -p accord-core --target thumbv7em-none-eabihf --release --locked
