@@ -382,6 +382,11 @@ impl Relay {
         self.addr
     }
 
+    /// When the relay started: the records' times count from here.
+    pub fn started(&self) -> Instant {
+        self.shared.start
+    }
+
     /// A snapshot of the records so far.
     pub fn snapshot(&self) -> Vec<ConnRecord> {
         let conns = lock(&self.shared.conns);

@@ -30,6 +30,9 @@ use serde_json::{json, Value};
 const WELCOME_DEADLINE: Duration = Duration::from_secs(5);
 const DST_CHANNELS_DEADLINE: Duration = Duration::from_secs(10);
 const SRC_CHANNELS_DEADLINE: Duration = Duration::from_secs(15);
+/// The machine type both QEMU 10.0 and 10.2 know, for migrations
+/// between them (a later `-machine` overrides the spawner's `-M q35`).
+const OLD_MACHINE: &str = "pc-q35-10.0";
 /// Scheduling slack on a loaded 2-core machine, added to every deadline.
 const SLACK: Duration = Duration::from_millis(1500);
 /// A migration of the tiny guest that should complete takes seconds.
@@ -481,8 +484,9 @@ fn start_through(
     Pair::start(&dir(test), src, dst, relay).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A patched source with accord and 4 multifd channels, its guest running,
-/// migrating to `dst` through a relay with `hook`.
+/// A patched source with accord and 4 multifd channels, its guest running
+/// (machine type [`OLD_MACHINE`]), migrating to `dst` through a relay
+/// with `hook`.
 fn accord_multifd4_through(
     test: &str,
     dst: &SideSpec,
@@ -490,6 +494,8 @@ fn accord_multifd4_through(
     connect_when_named: bool,
 ) -> Pair {
     let src = patched_side()
+        .arg("-machine")
+        .arg(OLD_MACHINE)
         .caps(&["accord", "multifd"])
         .params(json!({ "multifd-channels": 4 }));
     let mut p = start_through(test, &src, dst, hook, connect_when_named);
@@ -501,6 +507,8 @@ fn accord_multifd4_through(
 #[test]
 fn accord_source_against_stock_10_0_destination_fails_within_welcome_deadline() {
     let dst = SideSpec::new(&stock())
+        .arg("-machine")
+        .arg(OLD_MACHINE)
         .caps(&["multifd"])
         .params(json!({ "multifd-channels": 4 }));
     let (hook, _, _) = PreambleHook::new();
@@ -555,8 +563,16 @@ fn accord_source_against_stock_10_0_destination_fails_within_welcome_deadline() 
 fn stock_10_0_source_to_patched_destination_accord_off_completes() {
     let caps = ["events", "multifd"];
     let params = json!({ "multifd-channels": 4 });
-    let src = SideSpec::new(&stock()).caps(&caps).params(params.clone());
-    let dst = SideSpec::new(&patched()).caps(&caps).params(params);
+    let src = SideSpec::new(&stock())
+        .arg("-machine")
+        .arg(OLD_MACHINE)
+        .caps(&caps)
+        .params(params.clone());
+    let dst = SideSpec::new(&patched())
+        .arg("-machine")
+        .arg(OLD_MACHINE)
+        .caps(&caps)
+        .params(params);
     let mut p =
         Pair::start(&dir("stock-source"), &src, &dst, None).unwrap_or_else(|e| panic!("{e}"));
     p.migrate().unwrap_or_else(|e| panic!("{e}"));
@@ -660,7 +676,12 @@ fn accord_on_postcopy_preempt_channel_is_named_by_its_preamble_and_completes() {
 fn destination_killed_mid_handshake_fails_the_source_within_its_deadline() {
     let (hook, _, hold) = PreambleHook::new();
     hold.store(true, Ordering::SeqCst);
-    let mut p = accord_multifd4_through("destination-killed", &dst_accord_only(), hook, true);
+    let mut p = accord_multifd4_through(
+        "destination-killed",
+        &dst_accord_only().arg("-machine").arg(OLD_MACHINE),
+        hook,
+        true,
+    );
     // Mid-handshake: the destination has answered on the main channel
     // while the multifd channels are still held by the relay.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -695,7 +716,12 @@ fn destination_killed_mid_handshake_fails_the_source_within_its_deadline() {
 fn multifd_connection_cut_before_every_channel_is_ready_fails_both_sides_alike() {
     let (mut hook, _, _) = PreambleHook::new();
     hook.cut_multifd = Some(1);
-    let mut p = accord_multifd4_through("multifd-cut", &dst_accord_only(), hook, true);
+    let mut p = accord_multifd4_through(
+        "multifd-cut",
+        &dst_accord_only().arg("-machine").arg(OLD_MACHINE),
+        hook,
+        true,
+    );
     let (s, d, _) = p.wait(SRC_CHANNELS_DEADLINE + SLACK, both_terminal);
     assert_same_named_failure(
         &p,
