@@ -158,7 +158,17 @@ impl Vm {
                     .unwrap_or("")
                     .to_string(),
             ),
-            Err(e) => ("dead".into(), e.to_string()),
+            Err(e) => {
+                // A QEMU that closed QMP is usually exiting: say how it ended.
+                let until = Instant::now() + Duration::from_millis(500);
+                let mut exit = self.proc.try_wait();
+                while exit.is_none() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(10));
+                    exit = self.proc.try_wait();
+                }
+                let exit = exit.map(|st| format!(" (QEMU exited: {st})"));
+                ("dead".into(), format!("{e}{}", exit.unwrap_or_default()))
+            }
         }
     }
 
@@ -202,12 +212,17 @@ impl Trace {
 pub fn parse_traces(log: &str) -> Vec<Trace> {
     log.lines()
         .filter_map(|line| {
-            let (stamp, rest) = match line.split_once(':') {
-                Some((pre, rest)) if pre.contains('@') && rest.starts_with("accord_") => {
-                    (pre.split_once('@').and_then(|(_, t)| t.parse().ok()), rest)
-                }
-                _ if line.starts_with("accord_") => (None, line),
-                _ => return None,
+            let (stamp, rest) = match line.split_once(' ') {
+                // `-msg timestamp=on`: `2026-12-02T13:37:33.123021Z accord_...`
+                Some((pre, rest)) if rest.starts_with("accord_") => (iso_seconds(pre), rest),
+                _ => match line.split_once(':') {
+                    // The log backend's own stamp: `pid@secs.usecs:accord_...`
+                    Some((pre, rest)) if pre.contains('@') && rest.starts_with("accord_") => {
+                        (pre.split_once('@').and_then(|(_, t)| t.parse().ok()), rest)
+                    }
+                    _ if line.starts_with("accord_") => (None, line),
+                    _ => return None,
+                },
             };
             let (name, args) = rest.split_once(' ').unwrap_or((rest, ""));
             Some(Trace {
@@ -217,6 +232,25 @@ pub fn parse_traces(log: &str) -> Vec<Trace> {
             })
         })
         .collect()
+}
+
+/// Seconds since the epoch of a UTC stamp `YYYY-MM-DDTHH:MM:SS[.frac]Z`.
+pub fn iso_seconds(s: &str) -> Option<f64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let (hh, mm): (i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?);
+    let ss: f64 = t.next()?.parse().ok()?;
+    // Days from 1970-01-01 to y-m-day (the proleptic Gregorian calendar).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss)
 }
 
 /// An accord error as shown in `error-desc`: `accord: <text> (E<code>)<detail>`.
@@ -481,6 +515,16 @@ mod tests {
         assert_eq!(t[0].wall, Some(1_700_000_000.25));
         assert_eq!(t[1].name, "accord_switchover_ack_sent");
         assert_eq!(t[1].wall, None);
+    }
+
+    #[test]
+    fn msg_timestamps_are_read_as_epoch_seconds() {
+        let t = parse_traces("2026-12-02T13:37:33.123021Z accord_channels_ready count=6\n");
+        assert_eq!(t[0].field("count"), Some("6"));
+        let w = t[0].wall.unwrap();
+        assert!((w - 1_796_218_653.123_021).abs() < 1e-5, "{w}");
+        assert_eq!(iso_seconds("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(iso_seconds("2000-03-01T00:00:01.5Z"), Some(951_868_801.5));
     }
 
     #[test]
