@@ -1522,6 +1522,47 @@ static void test_revoked_names_the_source_table_id(void **state) {
     assert_true(revoked);
 }
 
+static void test_handle_input_reports_partial_frames_with_ok_and_stops_at_the_stream(void **state) {
+    accord_error_info e;
+    accord_event ev[8];
+    size_t n, used = 99;
+    static uint8_t start_and_stream[64];
+    (void)state;
+    make_pair();
+    /* Nothing failed yet: last_error and the verdict say ACCORD_OK. */
+    assert_int_equal(src_error().code, ACCORD_OK);
+    OK(accord_source_verdict(&src, &e));
+    assert_int_equal(e.code, ACCORD_OK);
+    /* Before accord_source_start: refused, nothing changes. */
+    assert_int_equal(accord_source_handle_input(&src, 0, wire, 1, &used), ACCORD_E_INVALID_STATE);
+    OK(accord_source_start(&src, 0));
+    n = transmit_source(0);
+    OK(accord_destination_handle_input(&dst, 0, wire, n, &used));
+    n = transmit_destination(0);
+    /* An incomplete frame is ACCORD_OK with less consumed, never ACCORD_NEED_MORE. */
+    assert_int_equal(accord_source_handle_input(&src, 0, wire, ACCORD_PREAMBLE_LEN + 2, &used), ACCORD_OK);
+    assert_int_equal(used, ACCORD_PREAMBLE_LEN);
+    OK(accord_source_handle_input(&src, 0, wire + used, n - used, &used));
+    assert_int_equal(used, n - ACCORD_PREAMBLE_LEN);
+    open_channels(1);
+    pump(1);
+    OK(accord_destination_approve(&dst, 2, 1));
+    OK(accord_destination_approve(&dst, 2, 2));
+    pump(2);
+    drain_destination(ev, 8);
+    OK(accord_source_start_switchover(&src, 3));
+    /* SwitchoverStart, then the migration stream: the stream is left unread. */
+    n = transmit_source(3);
+    assert_true(n + 16 <= sizeof start_and_stream);
+    memcpy(start_and_stream, wire, n);
+    memset(start_and_stream + n, 0x5a, 16);
+    OK(accord_destination_handle_input(&dst, 3, start_and_stream, n + 16, &used));
+    assert_int_equal(used, n);
+    n = drain_destination(ev, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(ev[0].kind, ACCORD_EVENT_SWITCHOVER_STARTED);
+}
+
 /* ------------------------------------------------------------------ */
 /* QEMU's legacy formats                                               */
 
@@ -1865,6 +1906,7 @@ int main(void) {
         cmocka_unit_test_setup(test_preamble_and_first_frame_go_out_as_one_unit, reset),
         cmocka_unit_test_setup(test_channels_size_query, reset),
         cmocka_unit_test_setup(test_revoked_names_the_source_table_id, reset),
+        cmocka_unit_test_setup(test_handle_input_reports_partial_frames_with_ok_and_stops_at_the_stream, reset),
         cmocka_unit_test_setup(test_legacy_classifier, reset),
         cmocka_unit_test_setup(test_legacy_classifier_errors, reset),
         cmocka_unit_test_setup(test_legacy_stream_and_commands, reset),
