@@ -483,7 +483,7 @@ impl Source {
         match (self.state, f.kind) {
             (_, FrameType::Abort) | (SourceState::AwaitWelcome, FrameType::Reject) => {
                 let e = msg::decode_failure(f.payload)?;
-                self.peer_name = msg::failure_device_name(f.payload);
+                msg::failure_device_name(f.payload, &mut self.peer_name);
                 self.fail(e, true);
                 Ok(())
             }

@@ -454,11 +454,13 @@ pub fn decode_failure(payload: &[u8]) -> Result<Error> {
     })
 }
 
-/// The device name of a Reject or Abort payload's detail, whole up to
-/// [`MAX_PEER_NAME_LEN`] bytes (cut at a character boundary beyond), where
-/// [`decode_failure`] keeps only this build's `MAX_NAME_LEN`. Empty when the
-/// detail names no device.
-pub fn failure_device_name(payload: &[u8]) -> PeerName {
+/// Write the device name of a Reject or Abort payload's detail into `out`,
+/// whole up to [`MAX_PEER_NAME_LEN`] bytes (cut at a character boundary
+/// beyond), where [`decode_failure`] keeps only this build's `MAX_NAME_LEN`.
+/// `out` is left empty when the detail names no device. In place, so that
+/// the 255-byte buffer never sits on the stack (the firmware measures it).
+pub fn failure_device_name(payload: &[u8], out: &mut PeerName) {
+    out.clear();
     let mut r = Reader::new(payload);
     let name = r
         .u16()
@@ -470,9 +472,7 @@ pub fn failure_device_name(payload: &[u8]) -> PeerName {
     while !name.is_char_boundary(end) {
         end = end.saturating_sub(1);
     }
-    let mut n = PeerName::new();
-    let _ = n.push_str(name.get(..end).unwrap_or_default());
-    n
+    let _ = out.push_str(name.get(..end).unwrap_or_default());
 }
 
 /// ChannelsReady: the counts of the attached set, which equals the negotiated set.
