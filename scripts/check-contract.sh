@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The contract audit (c-tests/CONTRACT.md): every function include/accord.h
-# declares has a section there, every section names a declared function, the
+# declares has a section there, every section names a declared function,
+# every promise quoted there is a sentence of the header as it stands, the
 # first promise of each section names its tests, and every test named there
 # is defined in c-tests/test_accord.c and registered in its cmocka suite.
 # Run by scripts/c-tests.sh (step "contract"); also runs alone:
@@ -40,6 +41,13 @@ untested=$(awk '
 for fn in $untested; do
     complain "the first promise of $fn names no test"
 done
+
+# Every promise is quoted from the header as it stands: a changed sentence
+# fails here until its row (and its test) are updated.
+text=$(sed -e 's/^ *\/\*\* *//' -e 's/^ *\*\/ *$//' -e 's/^ *\* \{0,1\}//' "$HEADER" | tr '\n' ' ' | tr -s ' ')
+while IFS= read -r sentence; do
+    grep -qF -- "$sentence" <<<"$text" || complain "not in $HEADER (changed?): $sentence"
+done < <(grep -E '^\| [0-9]+ \|' "$CONTRACT" | sed -E 's/^\| [0-9]+ \| (.*) \| [^|]*\|$/\1/' | sed 's/\\|/|/g')
 
 tests=$(grep -oE '`test_[a-z0-9_]+`' "$CONTRACT" | tr -d '`' | sort -u)
 for t in $tests; do
