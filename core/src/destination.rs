@@ -413,10 +413,9 @@ impl Destination {
             return Err(Error::new(ErrorCode::InvalidState));
         }
         let (used, failed) = crate::endpoint::feed_counted(self, now, data);
-        match failed {
-            Some(_) if self.rejected() => Ok(used),
-            Some(e) => Err(e),
-            None => Ok(used),
+        match &self.error {
+            Some(e) if failed && !self.rejected => Err(e.clone()),
+            _ => Ok(used),
         }
     }
 

@@ -37,13 +37,16 @@ pub(crate) trait Endpoint {
 #[inline(never)]
 pub(crate) fn feed(m: &mut dyn Endpoint, now: Instant, data: &[u8]) -> Result<usize> {
     let (used, failed) = feed_counted(m, now, data);
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(used),
+    match m.failure() {
+        Some(e) if failed => Err(e.clone()),
+        _ => Ok(used),
     }
 }
 
-/// As [`feed`], but the bytes used are returned with the failure too.
+/// As [`feed`], but returns the bytes used and whether the machine is now
+/// failed (its error says why), also when it failed. No error is returned
+/// by value: the firmware measures this path's stack, and the machine holds
+/// the error already.
 ///
 /// No event is lost to a caller that polls events after every call: a step
 /// is taken only while the events this call has queued, plus the most that
@@ -53,11 +56,7 @@ pub(crate) fn feed(m: &mut dyn Endpoint, now: Instant, data: &[u8]) -> Result<us
 /// queues at most [`crate::event::EVENTS_PER_CALL`]), the source only when more frames
 /// that queue an event arrived at once than the queue holds.
 #[inline(never)]
-pub(crate) fn feed_counted(
-    m: &mut dyn Endpoint,
-    now: Instant,
-    data: &[u8],
-) -> (usize, Option<Error>) {
+pub(crate) fn feed_counted(m: &mut dyn Endpoint, now: Instant, data: &[u8]) -> (usize, bool) {
     let mut used = 0usize;
     let start = m.events_pushed();
     while m.reading() {
@@ -95,15 +94,13 @@ pub(crate) fn feed_counted(
         match step {
             Ok(n) => used = used.saturating_add(n),
             Err(e) => {
-                m.fail_local(e.clone());
-                return (used, Some(e));
+                // The machine reads only while not failed, so it records `e`.
+                m.fail_local(e);
+                return (used, true);
             }
         }
     }
-    match m.failure() {
-        Some(e) if m.failed() => (used, Some(e.clone())),
-        _ => (used, None),
-    }
+    (used, m.failed())
 }
 
 // Out of line: the preamble's temporaries stay off the stack while frames
