@@ -2,6 +2,8 @@
 # The C side of accord's tests: builds libaccord.a (release) and runs
 #   1. header: include/accord.h compiles as C99, C11 and C++11, -Werror -pedantic
 #   2. coverage: every function the header declares is called by c-tests/test_accord.c
+#      contract: every function has its promises in c-tests/CONTRACT.md, and
+#      every test named there exists (scripts/check-contract.sh)
 #   3. unit: the cmocka suite
 #   4. asan: the suite under ASan+UBSan (a canary proves both catch errors,
 #      a test proves their runtimes are linked)
@@ -112,6 +114,7 @@ meson_example() {
 
 run "header: C99, C11, C++11" "${MAKE[@]}" header
 run "coverage: every exported function is tested" coverage
+run "contract: c-tests/CONTRACT.md maps every function's promises to tests" bash scripts/check-contract.sh
 run "unit: cmocka suite" "${MAKE[@]}" unit
 run "asan: cmocka suite under ASan+UBSan" "${MAKE[@]}" asan
 run "valgrind: cmocka suite and minimal program" "${MAKE[@]}" valgrind

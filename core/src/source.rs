@@ -10,7 +10,7 @@
 use crate::caps::{negotiate, Agreed, CapabilityId, Offer};
 use crate::channel::{ChannelId, Role};
 use crate::device::{DeviceId, DeviceTable};
-use crate::error::{Detail, Error, ErrorCode, Result};
+use crate::error::{Detail, Error, ErrorCode, PeerName, Result};
 use crate::event::{earliest, expired, Event, Events};
 use crate::log::trace;
 use crate::time::{Duration, Instant};
@@ -115,6 +115,8 @@ pub struct Source {
     tx: Pending,
     hello_sent: bool,
     error: Option<Error>,
+    /// The device name of a peer's Reject or Abort, whole (see `error_device_name`).
+    peer_name: PeerName,
     events: Events,
 }
 
@@ -150,6 +152,7 @@ impl Source {
             tx: Pending::default(),
             hello_sent: false,
             error: None,
+            peer_name: PeerName::new(),
             events: Events::default(),
         })
     }
@@ -255,8 +258,13 @@ impl Source {
     }
 
     /// Fail the migration from the caller's side; the destination is told.
+    /// Changes nothing in `SwitchedOver`: the destination has the decision
+    /// (it reads SwitchoverStart before any Abort) and stays SwitchedOver, so
+    /// the two sides would disagree.
     pub fn abort(&mut self, _now: Instant) {
-        self.fail(Error::new(ErrorCode::LocalAbort), false);
+        if self.state != SourceState::SwitchedOver {
+            self.fail(Error::new(ErrorCode::LocalAbort), false);
+        }
     }
 
     /// The channels count the source opens per role: its own offer before
@@ -369,6 +377,17 @@ impl Source {
         Ok(p)
     }
 
+    /// The device name of `error()`'s detail, whole: a name from the peer's
+    /// Reject or Abort is kept up to 255 bytes, where the detail itself holds
+    /// at most this build's `MAX_NAME_LEN`. `None` if the error names no device.
+    pub fn error_device_name(&self) -> Option<&str> {
+        match self.error.as_ref().map(|e| &e.detail) {
+            Some(Detail::Device(d)) if self.peer_name.is_empty() => Some(d.name.as_str()),
+            Some(Detail::Device(_)) => Some(self.peer_name.as_str()),
+            _ => None,
+        }
+    }
+
     /// Take the next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
@@ -464,6 +483,7 @@ impl Source {
         match (self.state, f.kind) {
             (_, FrameType::Abort) | (SourceState::AwaitWelcome, FrameType::Reject) => {
                 let e = msg::decode_failure(f.payload)?;
+                msg::failure_device_name(f.payload, &mut self.peer_name);
                 self.fail(e, true);
                 Ok(())
             }
@@ -678,5 +698,8 @@ impl crate::endpoint::Endpoint for Source {
     }
     fn failure(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+    fn events_pushed(&self) -> u32 {
+        self.events.pushed()
     }
 }

@@ -41,6 +41,11 @@ fn generate() -> String {
 #define ACCORD_MAX_NAME_LEN {name}
 #define ACCORD_MAX_CAPABILITIES {caps}
 #define ACCORD_EVENT_QUEUE {events}
+
+/* The most events one call queues. The event queue holds
+ * ACCORD_EVENT_QUEUE events but never fewer than this, so a caller that takes
+ * every event after each call never loses one (docs/PROTOCOL.md §10). */
+#define ACCORD_EVENTS_PER_CALL {per_call}
 "#,
         major = env!("CARGO_PKG_VERSION_MAJOR"),
         minor = env!("CARGO_PKG_VERSION_MINOR"),
@@ -54,6 +59,7 @@ fn generate() -> String {
         name = capacity::MAX_NAME_LEN,
         caps = capacity::MAX_CAPABILITIES,
         events = capacity::EVENT_QUEUE,
+        per_call = accord_core::event::EVENTS_PER_CALL,
     );
     let mut cfg = cbindgen::Config {
         language: cbindgen::Language::C,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capacity::{MAX_CAPABILITIES, MAX_DEVICES, MAX_NAME_LEN};
 use crate::caps::{Agreed, CapOffer, Enabled, Offer};
-use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
+use crate::error::{Detail, DeviceName, Error, ErrorCode, PeerName, Result, MAX_PEER_NAME_LEN};
 use crate::version::VersionRange;
 use crate::wire::{malformed, too_small, Reader, Writer};
 use crate::{CapabilityId, Name};
@@ -452,6 +452,27 @@ pub fn decode_failure(payload: &[u8]) -> Result<Error> {
             },
         ),
     })
+}
+
+/// Write the device name of a Reject or Abort payload's detail into `out`,
+/// whole up to [`MAX_PEER_NAME_LEN`] bytes (cut at a character boundary
+/// beyond), where [`decode_failure`] keeps only this build's `MAX_NAME_LEN`.
+/// `out` is left empty when the detail names no device. In place, so that
+/// the 255-byte buffer never sits on the stack (the firmware measures it).
+pub fn failure_device_name(payload: &[u8], out: &mut PeerName) {
+    out.clear();
+    let mut r = Reader::new(payload);
+    let name = r
+        .u16()
+        .and_then(|_| r.u32())
+        .filter(|&tag| tag == 3)
+        .and_then(|_| r.str(None))
+        .unwrap_or_default();
+    let mut end = name.len().min(MAX_PEER_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    let _ = out.push_str(name.get(..end).unwrap_or_default());
 }
 
 /// ChannelsReady: the counts of the attached set, which equals the negotiated set.
