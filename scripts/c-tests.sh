@@ -86,6 +86,10 @@ pkgconfig() {
     local prefix="$BUILD/prefix"
     rm -rf "$prefix"
     ACCORD_LIB="$LIB" bash scripts/install-c.sh "$prefix" || return 1
+    local lic
+    for lic in LICENSE-MIT LICENSE-APACHE; do
+        cmp -s "$lic" "$prefix/share/doc/accord/$lic" || { echo "install-c.sh did not install $lic"; return 1; }
+    done
     export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
     local want have
     want=$(sed -n 's/^#define ACCORD_VERSION_STRING "\(.*\)"$/\1/p' include/accord.h)
