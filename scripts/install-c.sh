@@ -5,15 +5,14 @@
 #
 #   bash scripts/install-c.sh /usr/local      # then: pkg-config --libs accord
 #
-# Builds the release library first unless ACCORD_LIB names one.
+# Builds the library first (scripts/build-c-lib.sh) unless ACCORD_LIB names one.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PREFIX="${1:-/usr/local}"
 cd "$ROOT"
 LIB="${ACCORD_LIB:-}"
 if [ -z "$LIB" ]; then
-    cargo build --quiet --release --locked -p accord-ffi
-    LIB="${CARGO_TARGET_DIR:-$ROOT/target}/release/libaccord.a"
+    LIB=$(bash scripts/build-c-lib.sh)
 fi
 VERSION=$(sed -n 's/^#define ACCORD_VERSION_STRING "\(.*\)"$/\1/p' include/accord.h)
 install -d "$PREFIX/lib/pkgconfig" "$PREFIX/include" "$PREFIX/share/doc/accord"

@@ -50,16 +50,63 @@ pub use error::*;
 pub use handle::{accord_destination, accord_legacy_classifier, accord_source};
 pub use types::*;
 
-/// Firmware builds (`--no-default-features`) have no std to provide a panic
-/// handler. accord-core and this crate are written not to panic; should one
-/// survive anyway, stop here rather than return into C with broken state.
+/// libaccord.a is built without std (the `std` feature is for Rust programs
+/// that link the rlib): a C program then links only accord's own code, and
+/// this handler replaces std's. accord-core and this crate are written not to
+/// panic; should one survive anyway, stop the process here, without
+/// formatting a message and without unwinding into C. The release profile
+/// sets `panic = "abort"`, so no landing pads exist either.
 #[cfg(all(not(feature = "std"), not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    abort()
+}
+
+/// Hosted targets: libc's `abort()` (SIGABRT, a core dump, the C program's
+/// own handlers), which every C program that links libaccord.a has.
+#[cfg(all(not(feature = "std"), not(test), not(target_os = "none")))]
+fn abort() -> ! {
+    extern "C" {
+        fn abort() -> !;
+    }
+    // SAFETY: abort() takes no arguments and never returns; every hosted C
+    // runtime provides it.
+    unsafe { abort() }
+}
+
+/// Bare-metal targets: no libc to call; park the core.
+#[cfg(all(not(feature = "std"), not(test), target_os = "none"))]
+fn abort() -> ! {
     loop {
         core::hint::spin_loop();
     }
 }
+
+// Rust's precompiled `core` for hosted targets is built to unwind, and its
+// object file refers to `rust_eh_personality`, which std would define. The
+// installed libaccord.a is one LTO object that no longer refers to it, but an
+// archive built without LTO (a plain `cargo build`) still pulls that object
+// in. A weak, trapping definition lets such an archive link too, and gives way
+// to std's own when a program also links a Rust library with std. Nothing in
+// accord unwinds (panic = "abort"), so it is never called.
+#[cfg(all(
+    not(feature = "std"),
+    not(test),
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+core::arch::global_asm!(
+    ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
+    ".weak rust_eh_personality",
+    ".type rust_eh_personality,@function",
+    "rust_eh_personality:",
+    #[cfg(target_arch = "x86_64")]
+    "ud2",
+    #[cfg(target_arch = "aarch64")]
+    "udf #0",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".popsection",
+);
 
 /// Library version, as `accord_version()` reports it.
 pub const VERSION: &str = accord_core::VERSION;
