@@ -3,16 +3,21 @@
  * channel) all arriving before the Hello is read, and a VM with
  * ACCORD_MAX_DEVICES (256) device sections that all take part in
  * switchover-ack. scripts/c-tests.sh runs it plain, under ASan+UBSan and
- * under valgrind (c-tests/Makefile, target "capacity").
+ * under valgrind (c-tests/Makefile, target "capacity"), and reports the
+ * the deepest stack init and the whole run use (scripts/footprint.sh
+ * records them).
  *
  * The destination's events are counted after every call. Whether one call
  * can lose some (the Hello that assigns 256 held channels makes 258 events)
  * is the event queue's contract: the check is strict when the header says
  * the queue holds that many (EVENTS_LOSSLESS), and otherwise reports the
  * loss without failing, so that this test is about capacities. */
+#define _POSIX_C_SOURCE 200809L /* pthread_attr_setstack */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "accord.h"
@@ -117,7 +122,7 @@ static int pump(uint64_t now) {
     }
 }
 
-int main(void) {
+static int run(void) {
     static const accord_cap_offer caps[] = {
         {ACCORD_CAP_RETURN_PATH, ACCORD_LEVEL_REQUIRED, 0},
         {ACCORD_CAP_MULTIFD, ACCORD_LEVEL_REQUIRED, MULTIFD},
@@ -257,5 +262,65 @@ int main(void) {
     printf("test_capacity: %d multifd + preempt channels held before the Hello, %d devices "
            "approved, switched over\n",
            MULTIFD, DEVICES);
+    return 0;
+}
+
+/* Sessions initialised and dropped, nothing else: what init alone takes. */
+static int init_only(void) {
+    accord_source_config scfg;
+    accord_destination_config dcfg;
+    OK(accord_source_config_default(&scfg));
+    OK(accord_source_init(&src, &scfg, NONCE));
+    OK(accord_destination_config_default(&dcfg));
+    OK(accord_destination_init(&dst, &dcfg, 0));
+    OK(accord_source_deinit(&src));
+    OK(accord_destination_deinit(&dst));
+    return 0;
+}
+
+/* Each part runs on a thread whose stack this file provides, painted with
+ * a pattern: afterwards, the untouched bottom tells the deepest stack the
+ * part used (accord's calls and this file's own frames, stdio included).
+ * Sessions live in static storage, so their size is not counted. */
+#define STACK_SIZE (1024 * 1024)
+#define PAINT 0xa5
+static _Alignas(64) unsigned char stack[STACK_SIZE];
+
+struct part {
+    int (*fn)(void);
+    int status;
+};
+
+static void *thread_main(void *arg) {
+    struct part *p = arg;
+    p->status = p->fn();
+    return NULL;
+}
+
+/* Run fn on the painted stack; its status, and *used the bytes it touched. */
+static int on_painted_stack(int (*fn)(void), size_t *used) {
+    pthread_attr_t attr;
+    pthread_t t;
+    struct part p = {fn, 1};
+    size_t untouched = 0;
+    memset(stack, PAINT, sizeof stack);
+    if (pthread_attr_init(&attr) || pthread_attr_setstack(&attr, stack, sizeof stack) ||
+        pthread_create(&t, &attr, thread_main, &p) || pthread_join(t, NULL)) {
+        fprintf(stderr, "test_capacity: cannot run the test thread\n");
+        return 1;
+    }
+    while (untouched < sizeof stack && stack[untouched] == PAINT) untouched++;
+    *used = sizeof stack - untouched;
+    return p.status;
+}
+
+int main(void) {
+    size_t init = 0, whole = 0;
+    /* Valgrind treats a finished thread's stack as gone: no measurement. */
+    if (getenv("TEST_CAPACITY_NO_STACK")) return run();
+    if (on_painted_stack(init_only, &init) || on_painted_stack(run, &whole)) return 1;
+    printf("test_capacity: STACK_INIT_BYTES=%zu STACK_MAX_BYTES=%zu (source and destination "
+               "init alone; the whole run; test frames included)\n",
+               init, whole);
     return 0;
 }
