@@ -8,18 +8,19 @@
 # cargo does not run LTO for a crate that also builds an rlib. Built alone as a
 # staticlib (`cargo rustc --crate-type staticlib`), the archive holds one
 # LTO-optimised object with only what the C API reaches (no std, no
-# formatting machinery) plus compiler-builtins: a program links it with the
+# formatting machinery) plus compiler-builtins, all at opt-level s (the
+# `c-lib` profile of Cargo.toml): a program links it with the
 # plain `pkg-config --libs accord` flags and grows by < 100 KiB
-# (scripts/footprint.sh). The copy under libaccord/ is not overwritten by a
-# later plain `cargo build`, which writes a non-LTO archive to release/. The
+# (scripts/footprint.sh). The copy under libaccord/ is what to link: a plain
+# `cargo build --release` writes a bigger non-LTO archive to release/. The
 # copy drops debug info (that of Rust's precompiled compiler-builtins) and the
 # embedded LLVM bitcode, which no C link uses: 4.6 MB become about 0.8 MB.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo rustc --quiet --release --locked -p accord-ffi --lib --crate-type staticlib "$@" >&2
+cargo rustc --quiet --profile c-lib --locked -p accord-ffi --lib --crate-type staticlib "$@" >&2
 mkdir -p "$TARGET_DIR/libaccord"
 "${OBJCOPY:-objcopy}" --strip-debug --remove-section=.llvmbc --remove-section=.llvmcmd \
-    "$TARGET_DIR/release/libaccord.a" "$TARGET_DIR/libaccord/libaccord.a"
+    "$TARGET_DIR/c-lib/libaccord.a" "$TARGET_DIR/libaccord/libaccord.a"
 echo "$TARGET_DIR/libaccord/libaccord.a"

@@ -62,7 +62,7 @@ verdict() { if [ "$1" -le "$2" ]; then echo "met"; else echo "**missed by $(($1 
 report() {
     echo "## C library footprint"
     echo
-    echo "- Command: \`bash scripts/footprint.sh --write\` (libaccord.a from \`scripts/build-c-lib.sh\`: no_std, panic = abort, fat LTO, opt-level s)"
+    echo "- Command: \`bash scripts/footprint.sh --write\` (libaccord.a from \`scripts/build-c-lib.sh\`: no_std, panic = abort, fat LTO, opt-level s for every crate)"
     echo "- Date: $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
     echo "- $(uname -m), $("$CC" --version | head -1), $(ld --version | head -1), rustc $(rustc -V | cut -d' ' -f2)"
     echo "- c-tests/minimal.c linked with only \`-L<libdir> -laccord\` (what \`pkg-config --libs accord\` gives; no \`-Wl,--gc-sections\`), against stubs for the \"without\" build; both stripped."
@@ -98,7 +98,7 @@ sizes_section() {
     local stack
     "$CC" -std=c11 -O2 -Iinclude c-tests/test_capacity.c "$LIB" -o "$OUT/test_capacity"
     stack=$("$OUT/test_capacity" | sed -n 's/^test_capacity: STACK_INIT_BYTES=\([0-9]*\) STACK_MAX_BYTES=\([0-9]*\).*/\1 \2/p')
-    echo "Stack at the hosted capacities (c-tests/test_capacity.c on a painted thread stack, -O2): \`accord_source_init\` + \`accord_destination_init\` alone ${stack% *} B, the whole QEMU-scale handshake (256 channels, 256 devices) ${stack#* } B, the test's own frames included. The init functions build the session and move it into the caller's storage, so they take about two sessions of stack; no other call of the run goes deeper than init did. Fine for QEMU's threads and 1 MiB coroutines; an in-place init in accord-core would remove it."
+    echo "Stack at the hosted capacities (c-tests/test_capacity.c on a painted thread stack, -O2): \`accord_source_init\` + \`accord_destination_init\` alone ${stack% *} B, the whole QEMU-scale handshake (256 channels, 256 devices) ${stack#* } B, the test's own frames included. The init functions build the session and move it into the caller's storage, so they take one to two sessions' worth of stack; no other call of the run goes deeper than init did. Fine for QEMU's threads and 1 MiB coroutines; an in-place init in accord-core would remove it."
     echo
     echo "The C handles round these up to 256-byte granules: \`accord_source\` $(sed -n 's/^#define ACCORD_SOURCE_STORAGE_WORDS //p' include/accord.h) words, \`accord_destination\` $(sed -n 's/^#define ACCORD_DESTINATION_STORAGE_WORDS //p' include/accord.h) words (include/accord.h). Give them static storage or a heap block, not a small thread stack."
 }

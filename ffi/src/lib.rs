@@ -82,31 +82,26 @@ fn abort() -> ! {
     }
 }
 
-// Rust's precompiled `core` for hosted targets is built to unwind, and its
-// object file refers to `rust_eh_personality`, which std would define. The
-// installed libaccord.a is one LTO object that no longer refers to it, but an
-// archive built without LTO (a plain `cargo build`) still pulls that object
-// in. A weak, trapping definition lets such an archive link too, and gives way
-// to std's own when a program also links a Rust library with std. Nothing in
-// accord unwinds (panic = "abort"), so it is never called.
-#[cfg(all(
-    not(feature = "std"),
-    not(test),
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
+// Rust's precompiled `core` and `compiler_builtins` for hosted targets are
+// built to unwind, and some of their objects refer to `rust_eh_personality`,
+// which std would define. A program that pulls such an object in (a plain
+// `cargo build` archive without LTO always does; the LTO archive for some
+// compiler builtins) needs a definition. This one is weak, so std's own wins
+// when a program also links a Rust library with std, and it aborts: nothing
+// in accord unwinds (panic = "abort"), so it is never called. ELF targets
+// only (`.weak`/`.set` are ELF directives): every Linux host QEMU runs on.
+#[cfg(all(not(feature = "std"), not(test), target_os = "linux"))]
 core::arch::global_asm!(
-    ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
     ".weak rust_eh_personality",
-    ".type rust_eh_personality,@function",
-    "rust_eh_personality:",
-    #[cfg(target_arch = "x86_64")]
-    "ud2",
-    #[cfg(target_arch = "aarch64")]
-    "udf #0",
-    ".size rust_eh_personality, . - rust_eh_personality",
-    ".popsection",
+    ".set rust_eh_personality, {personality}",
+    personality = sym eh_personality,
 );
+
+/// The body of the weak `rust_eh_personality` above.
+#[cfg(all(not(feature = "std"), not(test), target_os = "linux"))]
+extern "C" fn eh_personality() -> ! {
+    abort()
+}
 
 /// Library version, as `accord_version()` reports it.
 pub const VERSION: &str = accord_core::VERSION;
