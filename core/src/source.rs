@@ -23,6 +23,14 @@ use crate::wire::msg::{
 use crate::wire::preamble::{Preamble, FLAG_REATTACH};
 use crate::wire::Writer;
 
+/// Whether the largest Hello these capacities allow fits in one frame
+/// (docs/PROTOCOL.md §10's bound: true at the firmware defaults), so that
+/// `add_device` need not measure it.
+const HELLO_ALWAYS_FITS: bool = {
+    use crate::capacity::{MAX_CAPABILITIES, MAX_DEVICES, MAX_NAME_LEN};
+    5 + 7 * MAX_CAPABILITIES + 5 + (MAX_NAME_LEN + 8) * MAX_DEVICES <= frame::MAX_PAYLOAD
+};
+
 /// The source's states (docs/PROTOCOL.md §7.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -164,6 +172,9 @@ impl Source {
     pub fn add_device(&mut self, name: &str, instance: u32, wants_ack: bool) -> Result<DeviceId> {
         if self.state != SourceState::Idle {
             return Err(Error::new(ErrorCode::InvalidState));
+        }
+        if HELLO_ALWAYS_FITS {
+            return self.devices.add(name, instance, wants_ack);
         }
         let id = self.devices.add(name, instance, wants_ack)?;
         let len = Hello::payload_len(&self.cfg.capabilities, self.device_offers());
