@@ -22,15 +22,17 @@
 /* Storage of the opaque session handles, in uint64_t words. The library is
  * built against these numbers and refuses to compile if its sessions need
  * more (ffi/src/handle.rs). */
-#define ACCORD_SOURCE_STORAGE_WORDS 512
-#define ACCORD_DESTINATION_STORAGE_WORDS 608
+#define ACCORD_SOURCE_STORAGE_WORDS 3232
+#define ACCORD_DESTINATION_STORAGE_WORDS 4224
 #define ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS 64
 
-/* Capacities of the build this header was generated for (set at build time
- * through the environment variables of the same names; docs/PROTOCOL.md §10). */
-#define ACCORD_MAX_DEVICES 32
-#define ACCORD_MAX_CHANNELS 64
-#define ACCORD_MAX_EARLY_CHANNELS 16
+/* Capacities of the build this header was generated for: libaccord.a's
+ * hosted defaults (255 multifd channels + preempt before the Hello, 256
+ * devices) unless the environment variables of the same names were set at
+ * build time (docs/PROTOCOL.md §10). */
+#define ACCORD_MAX_DEVICES 256
+#define ACCORD_MAX_CHANNELS 257
+#define ACCORD_MAX_EARLY_CHANNELS 256
 #define ACCORD_MAX_NAME_LEN 64
 #define ACCORD_MAX_CAPABILITIES 16
 #define ACCORD_EVENT_QUEUE 16
@@ -38,7 +40,7 @@
 /* The most events one call queues. The event queue holds
  * ACCORD_EVENT_QUEUE events but never fewer than this, so a caller that takes
  * every event after each call never loses one (docs/PROTOCOL.md §10). */
-#define ACCORD_EVENTS_PER_CALL 22
+#define ACCORD_EVENTS_PER_CALL 262
 
 
 /**
@@ -1486,6 +1488,9 @@ accord_result accord_source_deinit(struct accord_source *src);
  * instance id, `wants_ack` whether its initial data must be loaded on the
  * destination before switchover (QEMU's `switchover_ack_needed`). `id` (may
  * be NULL) receives the device's id in this source's table (0, 1, ...).
+ * `ACCORD_E_CAPACITY_EXCEEDED` when `ACCORD_MAX_DEVICES` are listed, or when
+ * this device would make the Hello longer than one frame (detail VALUE:
+ * expected 16384, got the Hello's length); the device is then not listed.
  */
 accord_result accord_source_add_device(struct accord_source *src,
                                        const char *name,

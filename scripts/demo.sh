@@ -76,12 +76,12 @@ if [ "${#need[@]}" -gt 0 ]; then
         { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null; }
 fi
 
-echo "building libaccord.a (cargo build --release -p accord-ffi) and the C demo ..."
-cargo build --quiet --release --locked -p accord-ffi
+echo "building libaccord.a (scripts/build-c-lib.sh) and the C demo ..."
+LIB=$(bash scripts/build-c-lib.sh)
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 mkdir -p "$TARGET_DIR/demo"
 cc -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude demo/accord_demo.c \
-    "$TARGET_DIR/release/libaccord.a" -o "$TARGET_DIR/demo/accord-demo"
+    "$LIB" -o "$TARGET_DIR/demo/accord-demo"
 
 status=0
 for mode in "${c_modes[@]}"; do

@@ -23,6 +23,14 @@ use crate::wire::msg::{
 use crate::wire::preamble::{Preamble, FLAG_REATTACH};
 use crate::wire::Writer;
 
+/// Whether the largest Hello these capacities allow fits in one frame
+/// (docs/PROTOCOL.md §10's bound: true at the firmware defaults), so that
+/// `add_device` need not measure it.
+const HELLO_ALWAYS_FITS: bool = {
+    use crate::capacity::{MAX_CAPABILITIES, MAX_DEVICES, MAX_NAME_LEN};
+    5 + 7 * MAX_CAPABILITIES + 5 + (MAX_NAME_LEN + 8) * MAX_DEVICES <= frame::MAX_PAYLOAD
+};
+
 /// The source's states (docs/PROTOCOL.md §7.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -159,11 +167,40 @@ impl Source {
 
     /// List a device (before `start`). `wants_ack`: this device's initial
     /// data must be loaded on the destination before switchover.
+    ///
+    /// `CapacityExceeded` (expected: the frame's payload limit, got: the
+    /// Hello's length with this device) if the Hello would no longer fit in
+    /// one frame: with large capacities (256 devices of 64-byte names) the
+    /// device table can hold more than a Hello can carry.
     pub fn add_device(&mut self, name: &str, instance: u32, wants_ack: bool) -> Result<DeviceId> {
         if self.state != SourceState::Idle {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        self.devices.add(name, instance, wants_ack)
+        if HELLO_ALWAYS_FITS {
+            return self.devices.add(name, instance, wants_ack);
+        }
+        let id = self.devices.add(name, instance, wants_ack)?;
+        let len = Hello::payload_len(&self.cfg.capabilities, self.device_offers());
+        if len > frame::MAX_PAYLOAD {
+            self.devices.remove_last();
+            return Err(Error::with(
+                ErrorCode::CapacityExceeded,
+                Detail::Value {
+                    expected: frame::MAX_PAYLOAD as u32,
+                    got: u32::try_from(len).unwrap_or(u32::MAX),
+                },
+            ));
+        }
+        Ok(id)
+    }
+
+    /// The devices as the Hello lists them.
+    fn device_offers(&self) -> impl ExactSizeIterator<Item = DeviceOffer<'_>> {
+        self.devices.iter().map(|d| DeviceOffer {
+            name: d.name.name.as_str(),
+            instance: d.name.instance,
+            wants_ack: d.ack,
+        })
     }
 
     /// Queue the main preamble and Hello, and start the Welcome deadline.
@@ -655,13 +692,8 @@ impl Source {
         let rest = buf
             .get_mut(p..)
             .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        let devices = self.devices.iter().map(|d| DeviceOffer {
-            name: d.name.name.as_str(),
-            instance: d.name.instance,
-            wants_ack: d.ack,
-        });
         let n = frame::write_with(rest, FrameType::Hello, |o| {
-            Hello::write(o, &self.cfg.capabilities, devices)
+            Hello::write(o, &self.cfg.capabilities, self.device_offers())
         })?;
         Ok(p + n)
     }

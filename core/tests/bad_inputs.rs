@@ -807,13 +807,30 @@ fn c05_role_not_negotiated() {
 
 #[test]
 fn c06_seventeenth_channel_before_welcome() {
+    use accord_core::capacity::MAX_EARLY_CHANNELS;
+    // The row is written for the firmware defaults (16 early channels). A
+    // build with other capacities (libaccord.a's hosted 256: QEMU's 255
+    // multifd channels + preempt) fills its own and checks the same refusal.
     let mut d = destination();
-    for i in 0..16 {
-        d.accept_channel(T0, &channel(Role::Multifd, i, 64))
+    let multifd = MAX_EARLY_CHANNELS.min(255) as u16;
+    let total = multifd.clamp(64, 255);
+    for i in 0..multifd {
+        d.accept_channel(T0, &channel(Role::Multifd, i, total))
             .unwrap();
     }
-    let (e, st) = offer_channel(&mut d, &channel(Role::Multifd, 16, 64));
-    check("C06", e.as_ref(), st);
+    let over = if MAX_EARLY_CHANNELS < 255 {
+        channel(Role::Multifd, multifd, total)
+    } else {
+        d.accept_channel(T0, &channel(Role::Preempt, 0, 1)).unwrap();
+        channel(Role::DeviceState, 0, 1)
+    };
+    let (e, st) = offer_channel(&mut d, &over);
+    if MAX_EARLY_CHANNELS == 16 {
+        check("C06", e.as_ref(), st);
+    } else if MAX_EARLY_CHANNELS <= 256 {
+        assert_eq!(e.map(|e| e.code), Some(ErrorCode::TooManyEarlyChannels));
+        assert!(st.starts_with("destination AwaitHello"), "{st}");
+    }
 }
 
 #[test]

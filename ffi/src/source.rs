@@ -168,6 +168,9 @@ pub extern "C" fn accord_source_deinit(src: *mut accord_source) -> accord_result
 /// instance id, `wants_ack` whether its initial data must be loaded on the
 /// destination before switchover (QEMU's `switchover_ack_needed`). `id` (may
 /// be NULL) receives the device's id in this source's table (0, 1, ...).
+/// `ACCORD_E_CAPACITY_EXCEEDED` when `ACCORD_MAX_DEVICES` are listed, or when
+/// this device would make the Hello longer than one frame (detail VALUE:
+/// expected 16384, got the Hello's length); the device is then not listed.
 #[no_mangle]
 pub extern "C" fn accord_source_add_device(
     src: *mut accord_source,

@@ -33,8 +33,10 @@ fn generate() -> String {
 #define ACCORD_DESTINATION_STORAGE_WORDS {dst}
 #define ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS {lgc}
 
-/* Capacities of the build this header was generated for (set at build time
- * through the environment variables of the same names; docs/PROTOCOL.md §10). */
+/* Capacities of the build this header was generated for: libaccord.a's
+ * hosted defaults (255 multifd channels + preempt before the Hello, 256
+ * devices) unless the environment variables of the same names were set at
+ * build time (docs/PROTOCOL.md §10). */
 #define ACCORD_MAX_DEVICES {devices}
 #define ACCORD_MAX_CHANNELS {channels}
 #define ACCORD_MAX_EARLY_CHANNELS {early}
