@@ -7,11 +7,10 @@
  * the deepest stack init and the whole run use (scripts/footprint.sh
  * records them).
  *
- * The destination's events are counted after every call. Whether one call
- * can lose some (the Hello that assigns 256 held channels makes 258 events)
- * is the event queue's contract: the check is strict when the header says
- * the queue holds that many (EVENTS_LOSSLESS), and otherwise reports the
- * loss without failing, so that this test is about capacities. */
+ * The destination's events are counted after every call: the Hello that
+ * assigns 256 held channels makes 258 events in one call, and the header
+ * promises that a caller polling after every call loses none
+ * (ACCORD_EVENTS_PER_CALL), so none may be dropped or missing. */
 #define _POSIX_C_SOURCE 200809L /* pthread_attr_setstack */
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,9 +25,8 @@
 #define CHANNELS (MULTIFD + 1) /* + preempt */
 #define DEVICES ACCORD_MAX_DEVICES
 
-#ifndef EVENTS_LOSSLESS
-#define EVENTS_LOSSLESS (ACCORD_EVENT_QUEUE >= CHANNELS + 2)
-#endif
+_Static_assert(ACCORD_EVENTS_PER_CALL >= CHANNELS + 2,
+               "one call's events (the Hello settling every held channel) fit the queue");
 
 #if ACCORD_MAX_CHANNELS < MULTIFD || ACCORD_MAX_EARLY_CHANNELS < CHANNELS || ACCORD_MAX_DEVICES < 256
 #error "libaccord.a's hosted capacities must hold 255 multifd + preempt early and 256 devices"
@@ -218,16 +216,10 @@ static int run(void) {
         size_t missing = 0;
         for (i = 0; i < CHANNELS; i++) missing += !seen.channel_seen[i];
         printf("test_capacity: destination events: NEGOTIATED %zu, CHANNEL_ASSIGNED %zu of %d, "
-               "CHANNELS_READY %zu, dropped %u (ACCORD_EVENT_QUEUE %d)\n",
+               "CHANNELS_READY %zu, dropped %u (ACCORD_EVENTS_PER_CALL %d)\n",
                seen.negotiated, seen.assigned, CHANNELS, seen.ready, (unsigned)dropped,
-               ACCORD_EVENT_QUEUE);
-        if (EVENTS_LOSSLESS) {
-            EXPECT(dropped == 0 && missing == 0 && seen.negotiated == 1 && seen.ready == 1);
-        } else if (dropped > 0 || missing > 0) {
-            printf("test_capacity: NOTE: %u events lost, %zu channels never reported: the event "
-                   "queue (%d) is smaller than what the Hello produces (%d); issue 11, item 2\n",
-                   (unsigned)dropped, missing, ACCORD_EVENT_QUEUE, CHANNELS + 2);
-        }
+               ACCORD_EVENTS_PER_CALL);
+        EXPECT(dropped == 0 && missing == 0 && seen.negotiated == 1 && seen.ready == 1);
     }
     OK(accord_source_deinit(&src));
     OK(accord_destination_deinit(&dst));
