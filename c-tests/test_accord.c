@@ -1100,27 +1100,477 @@ static void test_channel_lost_and_reattached(void **state) {
 }
 
 static void test_dropped_events(void **state) {
-    static const accord_cap_offer many[] = {
-        {ACCORD_CAP_MULTIFD, ACCORD_LEVEL_REQUIRED, 30},
-    };
-    static const bool none[3] = {false, false, false};
+    /* More events than the queue holds, never polled: approve and revoke
+     * again and again (2 events a round). */
+    size_t queue = ACCORD_EVENT_QUEUE > ACCORD_EVENTS_PER_CALL ? ACCORD_EVENT_QUEUE : ACCORD_EVENTS_PER_CALL;
+    size_t r;
     uint32_t dropped = 1;
+    accord_event ev[1];
     (void)state;
-    make_source(many, 1, none);
-    make_destination(NULL, 0, none);
+    make_pair();
     OK(accord_destination_dropped_events(&dst, &dropped));
     assert_int_equal(dropped, 0);
-    OK(accord_source_start(&src, 0));
-    pump(1); /* Welcome first: 30 channels exceed the early-channel capacity */
-    open_channels(1);
-    pump(2);
-    /* 30 assignments and more, never polled: the oldest are dropped and counted. */
+    negotiate();
+    drain_destination(ev, 1);
+    for (r = 0; r < queue; r++) {
+        OK(accord_destination_approve(&dst, 2, 1));
+        OK(accord_destination_revoke(&dst, 2, 1));
+    }
+    /* The oldest are dropped and counted. */
     OK(accord_destination_dropped_events(&dst, &dropped));
-    assert_true(dropped > 0);
+    assert_int_equal(dropped, queue);
     OK(accord_source_dropped_events(&src, &dropped));
     assert_int_equal(dropped, 0);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* The contract: promises of accord.h each checked (c-tests/CONTRACT.md) */
+
+static size_t transmit_source(uint64_t now) {
+    size_t n = 0;
+    OK(accord_source_poll_transmit(&src, now, wire, sizeof wire, &n));
+    return n;
+}
+
+static size_t transmit_destination(uint64_t now) {
+    size_t n = 0;
+    OK(accord_destination_poll_transmit(&dst, now, wire, sizeof wire, &n));
+    return n;
+}
+
+static void test_refused_hello_returns_ok_and_the_source_fails_at_once(void **state) {
+    /* The source requires return-path and mapped-ram; the destination has no mapped-ram. */
+    static const accord_cap_offer wants[] = {
+        {ACCORD_CAP_RETURN_PATH, ACCORD_LEVEL_REQUIRED, 0},
+        {ACCORD_CAP_MAPPED_RAM, ACCORD_LEVEL_REQUIRED, 0},
+    };
+    static const accord_cap_offer no_mapped_ram = {ACCORD_CAP_MAPPED_RAM, ACCORD_LEVEL_NONE, 0};
+    accord_source_config scfg;
+    accord_destination_config dcfg;
+    accord_error_info e;
+    accord_event ev[8];
+    accord_state st;
+    size_t n, used = 0, k;
+    uint64_t deadline;
+    (void)state;
+    OK(accord_source_config_default(&scfg));
+    scfg.caps = wants;
+    scfg.n_caps = 2;
+    OK(accord_source_init(&src, &scfg, NONCE));
+    OK(accord_destination_config_default(&dcfg));
+    dcfg.caps = &no_mapped_ram;
+    dcfg.n_caps = 1;
+    OK(accord_destination_init(&dst, &dcfg, 0));
+    OK(accord_source_start(&src, 0));
+    n = transmit_source(0);
+    /* Not an error of the call: every byte used, the state FAILED. */
+    OK(accord_destination_handle_input(&dst, 1, wire, n, &used));
+    assert_int_equal(used, n);
+    OK(accord_destination_state(&dst, &st));
+    assert_int_equal(st, ACCORD_STATE_FAILED);
+    OK(accord_destination_verdict(&dst, &e));
+    assert_int_equal(e.code, ACCORD_E_CAPABILITY_MISSING_ON_DESTINATION);
+    assert_int_equal(e.capability, ACCORD_CAP_MAPPED_RAM);
+    /* poll_event and poll_transmit keep working in FAILED: the Reject goes out. */
+    k = drain_destination(ev, 8);
+    assert_int_equal(k, 1);
+    assert_int_equal(ev[0].kind, ACCORD_EVENT_FAILED);
+    assert_int_equal(ev[0].code, ACCORD_E_CAPABILITY_MISSING_ON_DESTINATION);
+    n = transmit_destination(1);
+    assert_true(n > ACCORD_PREAMBLE_LEN);
+    assert_int_equal(wire[ACCORD_PREAMBLE_LEN], 0x03); /* a Reject frame */
+    assert_int_equal(transmit_destination(1), 0);
+    /* The source fails at once (at 2 ms), not at its Welcome deadline (5000 ms). */
+    OK(accord_source_poll_timeout(&src, &deadline));
+    assert_int_equal(deadline, 5000);
+    assert_int_equal(accord_source_handle_input(&src, 2, wire, n, &used),
+                     ACCORD_E_CAPABILITY_MISSING_ON_DESTINATION);
+    OK(accord_source_state(&src, &st));
+    assert_int_equal(st, ACCORD_STATE_FAILED);
+    OK(accord_source_verdict(&src, &e));
+    assert_int_equal(e.code, ACCORD_E_CAPABILITY_MISSING_ON_DESTINATION);
+    assert_int_equal(e.capability, ACCORD_CAP_MAPPED_RAM);
+    /* handle_input in FAILED: refused, nothing changes. */
+    assert_int_equal(accord_destination_handle_input(&dst, 3, wire, 1, &used), ACCORD_E_INVALID_STATE);
+}
+
+/* A source offering `multifd` channels (required) with switchover-ack, no devices. */
+static void make_channel_pair(uint16_t multifd) {
+    accord_cap_offer caps[3] = {
+        {ACCORD_CAP_RETURN_PATH, ACCORD_LEVEL_REQUIRED, 0},
+        {ACCORD_CAP_SWITCHOVER_ACK, ACCORD_LEVEL_REQUIRED, 0},
+        {ACCORD_CAP_MULTIFD, ACCORD_LEVEL_REQUIRED, 0},
+    };
+    accord_source_config scfg;
+    accord_destination_config dcfg;
+    caps[2].param = multifd;
+    OK(accord_source_config_default(&scfg));
+    scfg.caps = caps;
+    scfg.n_caps = 3;
+    OK(accord_source_init(&src, &scfg, NONCE));
+    OK(accord_destination_config_default(&dcfg));
+    OK(accord_destination_init(&dst, &dcfg, 0));
+}
+
+static void test_every_early_channel_held_then_the_hello_loses_no_event(void **state) {
+    /* This build's maximum: ACCORD_MAX_EARLY_CHANNELS held, then one Hello. */
+    uint16_t multifd = ACCORD_MAX_EARLY_CHANNELS < ACCORD_MAX_CHANNELS ? ACCORD_MAX_EARLY_CHANNELS
+                                                                       : ACCORD_MAX_CHANNELS;
+    static accord_event ev[ACCORD_EVENTS_PER_CALL + 1];
+    uint8_t pre[ACCORD_PREAMBLE_LEN];
+    accord_preamble p;
+    accord_assignment a;
+    size_t n, used = 0, k, i, settled = 0;
+    uint32_t dropped = 1;
+    (void)state;
+    if (multifd > 255) multifd = 255;
+    if (multifd == 0) multifd = 1;
+    make_channel_pair(multifd);
+    OK(accord_source_start(&src, 0));
+    n = transmit_source(0);
+    OK(accord_destination_handle_input(&dst, 0, wire, ACCORD_PREAMBLE_LEN, &used));
+    assert_int_equal(used, ACCORD_PREAMBLE_LEN);
+    OK(accord_source_channel_preamble(&src, ACCORD_ROLE_MULTIFD, 0, pre));
+    OK(accord_preamble_decode(pre, sizeof pre, &p, NULL));
+    /* Channels beyond the multifd offer are held as device-state channels,
+     * never negotiated: refused at Welcome, an event all the same. */
+    for (i = 0; i < ACCORD_MAX_EARLY_CHANNELS; i++) {
+        if (i < multifd) {
+            p.index = (uint16_t)i;
+        } else {
+            p.role = ACCORD_ROLE_DEVICE_STATE;
+            p.index = (uint16_t)(i - multifd);
+            p.total = (uint16_t)(ACCORD_MAX_EARLY_CHANNELS - multifd);
+        }
+        OK(accord_destination_accept_channel(&dst, 0, &p, &a));
+        assert_int_equal(a.status, ACCORD_ASSIGN_HELD);
+    }
+    assert_int_equal(drain_destination(ev, 1), 0);
+    OK(accord_destination_handle_input(&dst, 0, wire + ACCORD_PREAMBLE_LEN, n - ACCORD_PREAMBLE_LEN, &used));
+    assert_int_equal(used, n - ACCORD_PREAMBLE_LEN);
+    k = drain_destination(ev, ACCORD_EVENTS_PER_CALL + 1);
+    assert_true(k <= ACCORD_EVENTS_PER_CALL);
+    OK(accord_destination_dropped_events(&dst, &dropped));
+    assert_int_equal(dropped, 0);
+    assert_int_equal(ev[0].kind, ACCORD_EVENT_NEGOTIATED);
+    for (i = 0; i < k; i++)
+        if (ev[i].kind == ACCORD_EVENT_CHANNEL_ASSIGNED || ev[i].kind == ACCORD_EVENT_CHANNEL_REFUSED) settled++;
+    assert_int_equal(settled, ACCORD_MAX_EARLY_CHANNELS);
+    assert_true(has_event(ev, k, ACCORD_EVENT_CHANNELS_READY));
+    assert_true(has_event(ev, k, ACCORD_EVENT_SWITCHOVER_ACKED));
+}
+
+static void test_a_flood_of_acks_and_revokes_is_read_in_several_calls_losing_nothing(void **state) {
+    static uint8_t flood[64 * 1024];
+    static const bool one[3] = {false, true, false};
+    size_t len = 0, at = 0, n, used, k, seen = 0, calls = 0;
+    uint32_t rounds = 3 * ACCORD_EVENTS_PER_CALL, r, dropped = 1;
+    accord_event ev[ACCORD_EVENTS_PER_CALL + 1];
+    (void)state;
+    if (rounds > 64 * 1024 / 32) rounds = 64 * 1024 / 32;
+    make_source(FULL_CAPS, N_FULL_CAPS, one);
+    make_destination(NULL, 0, one);
+    OK(accord_source_start(&src, 0));
+    open_channels(0);
+    pump(1);
+    drain_source(ev, 1);
+    drain_destination(ev, 1);
+    /* The destination approves and revokes again and again; the source reads nothing meanwhile. */
+    for (r = 0; r < rounds; r++) {
+        OK(accord_destination_approve(&dst, 2, 1));
+        n = transmit_destination(2);
+        memcpy(flood + len, wire, n);
+        len += n;
+        OK(accord_destination_revoke(&dst, 2, 1));
+        n = transmit_destination(2);
+        memcpy(flood + len, wire, n);
+        len += n;
+    }
+    /* A loop that calls until everything is consumed, taking events after each call. */
+    while (at < len) {
+        OK(accord_source_handle_input(&src, 3, flood + at, len - at, &used));
+        assert_true(used > 0);
+        at += used;
+        calls++;
+        k = drain_source(ev, ACCORD_EVENTS_PER_CALL + 1);
+        assert_true(k <= ACCORD_EVENTS_PER_CALL);
+        seen += k;
+    }
+    assert_true(calls > 1);
+    assert_int_equal(seen, 2 * rounds);
+    OK(accord_source_dropped_events(&src, &dropped));
+    assert_int_equal(dropped, 0);
+}
+
+static void test_peer_device_name_is_kept_whole(void **state) {
+    /* An Abort naming a 200-byte device (longer than ACCORD_MAX_NAME_LEN at the
+     * defaults) arrives at the destination: the detail keeps all of it. */
+    uint8_t frame[3 + 2 + 1 + 2 + 200 + 1];
+    char name[201];
+    accord_error_info e;
+    size_t used = 0;
+    char text[ACCORD_DEVICE_NAME_SIZE + 128];
+    (void)state;
+    negotiate();
+    memset(name, 'n', 200);
+    name[200] = 0;
+    frame[0] = 0x08;                     /* Abort */
+    frame[1] = 0x00;
+    frame[2] = (uint8_t)(sizeof frame - 3); /* payload length */
+    frame[3] = 0xce;                     /* code 206 */
+    frame[4] = 0x01;
+    frame[5] = 0x03;                     /* Detail::Device */
+    frame[6] = 0xc8;                     /* name length 200 (varint) */
+    frame[7] = 0x01;
+    memcpy(frame + 8, name, 200);
+    frame[208] = 0x07;                   /* instance 7 */
+    assert_int_equal(accord_destination_handle_input(&dst, 5, frame, sizeof frame, &used),
+                     ACCORD_E_DEVICE_UNSUPPORTED);
+    OK(accord_destination_verdict(&dst, &e));
+    assert_int_equal(e.detail, ACCORD_DETAIL_DEVICE);
+    assert_int_equal(e.instance, 7);
+    assert_string_equal(e.device, name);
+    assert_string_equal(dst_error().device, name);
+    OK(accord_error_format(&e, text, sizeof text, NULL));
+    assert_non_null(strstr(text, name));
+}
+
+static void test_switched_over_is_terminal(void **state) {
+    uint64_t deadline;
+    accord_state st;
+    accord_event ev[8];
+    size_t n;
+    (void)state;
+    negotiate();
+    OK(accord_destination_approve(&dst, 2, 1));
+    OK(accord_destination_approve(&dst, 2, 2));
+    pump(2);
+    OK(accord_source_start_switchover(&src, 3));
+    pump(3);
+    OK(accord_destination_state(&dst, &st));
+    assert_int_equal(st, ACCORD_STATE_SWITCHED_OVER);
+    drain_destination(ev, 8);
+    /* A lost channel arms no deadline; no timeout, abort or input moves the state. */
+    OK(accord_destination_channel_lost(&dst, 4, ACCORD_ROLE_MULTIFD, 0));
+    OK(accord_destination_poll_timeout(&dst, &deadline));
+    assert_true(deadline == ACCORD_NO_DEADLINE);
+    OK(accord_destination_handle_timeout(&dst, 4 + 10000));
+    OK(accord_destination_handle_timeout(&dst, UINT64_MAX));
+    OK(accord_destination_abort(&dst, 5));
+    OK(accord_source_abort(&src, 5));
+    assert_int_equal(accord_destination_handle_input(&dst, 6, wire, 3, &n), ACCORD_E_INVALID_STATE);
+    OK(accord_destination_state(&dst, &st));
+    assert_int_equal(st, ACCORD_STATE_SWITCHED_OVER);
+    OK(accord_source_state(&src, &st));
+    assert_int_equal(st, ACCORD_STATE_SWITCHED_OVER);
+    assert_int_equal(drain_destination(ev, 8), 0);
+    assert_int_equal(transmit_destination(7), 0);
+    assert_int_equal(transmit_source(7), 0);
+}
+
+static void test_verdict_outlives_later_refused_calls(void **state) {
+    accord_source_config cfg;
+    accord_cap_offer ack_only = {ACCORD_CAP_SWITCHOVER_ACK, ACCORD_LEVEL_REQUIRED, 0};
+    accord_error_info e;
+    (void)state;
+    OK(accord_source_config_default(&cfg));
+    cfg.caps = &ack_only;
+    cfg.n_caps = 1;
+    assert_int_equal(accord_source_init(&src, &cfg, NONCE), ACCORD_E_INVALID_OFFER);
+    assert_int_equal(accord_source_start(&src, 0), ACCORD_E_INVALID_STATE);
+    /* last_error is the last refused call; the verdict is still init's reason. */
+    assert_int_equal(src_error().code, ACCORD_E_INVALID_STATE);
+    OK(accord_source_verdict(&src, &e));
+    assert_int_equal(e.code, ACCORD_E_INVALID_OFFER);
+    assert_int_equal(e.capability, ACCORD_CAP_SWITCHOVER_ACK);
+    /* A migration's verdict too: a timeout, then a refused call. */
+    make_pair();
+    OK(accord_destination_verdict(&dst, &e));
+    assert_int_equal(e.code, ACCORD_OK);
+    assert_int_equal(accord_destination_handle_timeout(&dst, 5000), ACCORD_E_HELLO_TIMEOUT);
+    assert_int_equal(accord_destination_approve(&dst, 5001, 1), ACCORD_E_INVALID_STATE);
+    assert_int_equal(dst_error().code, ACCORD_E_INVALID_STATE);
+    OK(accord_destination_verdict(&dst, &e));
+    assert_int_equal(e.code, ACCORD_E_HELLO_TIMEOUT);
+}
+
+static void test_refused_init_leaves_a_live_session_intact(void **state) {
+    accord_source_config cfg;
+    accord_destination_config dcfg;
+    accord_state st;
+    size_t count = 0;
+    (void)state;
+    make_pair();
+    OK(accord_source_start(&src, 0));
+    OK(accord_source_config_default(&cfg));
+    OK(accord_destination_config_default(&dcfg));
+    assert_int_equal(accord_source_init(&src, NULL, NONCE), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(accord_source_init(&src, &cfg, NULL), ACCORD_ERR_NULL_POINTER);
+    assert_int_equal(src_error().argument, 3);
+    cfg.version_min = 0;
+    assert_int_equal(accord_source_init(&src, &cfg, NONCE), ACCORD_E_BAD_VERSION_RANGE);
+    assert_int_equal(accord_destination_init(&dst, NULL, 0), ACCORD_ERR_NULL_POINTER);
+    /* Both sessions as they were: the handshake completes. */
+    OK(accord_source_state(&src, &st));
+    assert_int_equal(st, ACCORD_STATE_AWAIT_WELCOME);
+    OK(accord_source_device_count(&src, &count));
+    assert_int_equal(count, 3);
+    OK(accord_destination_device_count(&dst, &count));
+    assert_int_equal(count, 3);
+    open_channels(0);
+    pump(1);
+    OK(accord_destination_state(&dst, &st));
+    assert_int_equal(st, ACCORD_STATE_PRECOPY);
+}
+
+static void test_deadlines_at_zero_and_at_the_end_of_time(void **state) {
+    accord_destination_config dcfg;
+    uint64_t deadline;
+    (void)state;
+    OK(accord_destination_config_default(&dcfg));
+    /* 0: the deadline is the moment the wait starts, and fires at it. */
+    dcfg.hello_timeout_ms = 0;
+    OK(accord_destination_init(&dst, &dcfg, 100));
+    OK(accord_destination_poll_timeout(&dst, &deadline));
+    assert_int_equal(deadline, 100);
+    OK(accord_destination_handle_timeout(&dst, 99));
+    assert_int_equal(accord_destination_handle_timeout(&dst, 100), ACCORD_E_HELLO_TIMEOUT);
+    /* UINT64_MAX: no deadline at all. */
+    dcfg.hello_timeout_ms = UINT64_MAX;
+    OK(accord_destination_init(&dst, &dcfg, 100));
+    OK(accord_destination_poll_timeout(&dst, &deadline));
+    assert_true(deadline == ACCORD_NO_DEADLINE);
+    OK(accord_destination_handle_timeout(&dst, UINT64_MAX));
+}
+
+static void test_destination_handle_may_be_copied(void **state) {
+    static accord_destination copy;
+    accord_state st;
+    size_t n, used = 0;
+    (void)state;
+    make_pair();
+    memcpy(&copy, &dst, sizeof dst);
+    OK(accord_source_start(&src, 0));
+    n = transmit_source(0);
+    OK(accord_destination_handle_input(&copy, 0, wire, n, &used));
+    assert_int_equal(used, n);
+    OK(accord_destination_state(&copy, &st));
+    assert_int_equal(st, ACCORD_STATE_PRECOPY);
+    /* The original is an independent session, still waiting. */
+    OK(accord_destination_state(&dst, &st));
+    assert_int_equal(st, ACCORD_STATE_AWAIT_HELLO);
+}
+
+static void test_preamble_and_first_frame_go_out_as_one_unit(void **state) {
+    size_t n = 99, full;
+    (void)state;
+    make_pair();
+    OK(accord_source_start(&src, 0));
+    /* Room for the preamble (28) and a little more is not enough. */
+    assert_int_equal(accord_source_poll_transmit(&src, 0, wire, ACCORD_PREAMBLE_LEN, &n), ACCORD_E_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 0);
+    assert_int_equal(accord_source_poll_transmit(&src, 0, wire, ACCORD_PREAMBLE_LEN + 2, &n), ACCORD_E_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 0);
+    full = transmit_source(0);
+    OK(accord_destination_handle_input(&dst, 0, wire, full, &n));
+    assert_int_equal(accord_destination_poll_transmit(&dst, 0, wire, ACCORD_PREAMBLE_LEN + 2, &n),
+                     ACCORD_E_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 0);
+    assert_true(transmit_destination(0) > ACCORD_PREAMBLE_LEN + 2);
+}
+
+static void test_channels_size_query(void **state) {
+    size_t n = 0;
+    (void)state;
+    make_pair();
+    assert_int_equal(accord_source_channels(&src, NULL, 0, &n), ACCORD_E_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 4 + 1); /* multifd 0..3 and preempt */
+    make_source(NULL, 0, ACK_12);
+    OK(accord_source_channels(&src, NULL, 0, &n));
+    assert_int_equal(n, 0);
+}
+
+static void test_revoked_names_the_source_table_id(void **state) {
+    /* The destination registers the devices in another order than the source lists them. */
+    static const char *const order[3] = {"0000:00:03.0/vfio-gpu", "ram", "0000:00:02.0/vfio-nic"};
+    accord_destination_config cfg;
+    accord_event ev[32];
+    size_t n, i;
+    uint16_t nic = 99, gpu = 99;
+    int revoked = 0;
+    (void)state;
+    make_source(FULL_CAPS, N_FULL_CAPS, ACK_12);
+    OK(accord_destination_config_default(&cfg));
+    OK(accord_destination_init(&dst, &cfg, 0));
+    for (i = 0; i < 3; i++)
+        OK(accord_destination_register_device(&dst, order[i], 0, i != 1, NULL));
+    OK(accord_destination_find_device(&dst, DEVICES[1], 0, &nic));
+    OK(accord_destination_find_device(&dst, DEVICES[2], 0, &gpu));
+    assert_int_equal(nic, 2);
+    assert_int_equal(gpu, 0);
+    OK(accord_source_start(&src, 0));
+    open_channels(0);
+    pump(1);
+    drain_destination(ev, 32);
+    OK(accord_destination_approve(&dst, 2, nic));
+    n = drain_destination(ev, 32);
+    assert_int_equal(ev[n - 1].kind, ACCORD_EVENT_DEVICE_APPROVED);
+    assert_int_equal(ev[n - 1].device, nic); /* destination registry id */
+    OK(accord_destination_approve(&dst, 2, gpu));
+    pump(2);
+    drain_source(ev, 32);
+    OK(accord_destination_revoke(&dst, 3, nic));
+    pump(3);
+    n = drain_source(ev, 32);
+    for (i = 0; i < n; i++)
+        if (ev[i].kind == ACCORD_EVENT_SWITCHOVER_REVOKED) {
+            assert_int_equal(ev[i].device, 1); /* the source's table id of the nic */
+            revoked = 1;
+        }
+    assert_true(revoked);
+}
+
+static void test_handle_input_reports_partial_frames_with_ok_and_stops_at_the_stream(void **state) {
+    accord_error_info e;
+    accord_event ev[8];
+    size_t n, used = 99;
+    static uint8_t start_and_stream[64];
+    (void)state;
+    make_pair();
+    /* Nothing failed yet: last_error and the verdict say ACCORD_OK. */
+    assert_int_equal(src_error().code, ACCORD_OK);
+    OK(accord_source_verdict(&src, &e));
+    assert_int_equal(e.code, ACCORD_OK);
+    /* Before accord_source_start: refused, nothing changes. */
+    assert_int_equal(accord_source_handle_input(&src, 0, wire, 1, &used), ACCORD_E_INVALID_STATE);
+    OK(accord_source_start(&src, 0));
+    n = transmit_source(0);
+    OK(accord_destination_handle_input(&dst, 0, wire, n, &used));
+    n = transmit_destination(0);
+    /* An incomplete frame is ACCORD_OK with less consumed, never ACCORD_NEED_MORE. */
+    assert_int_equal(accord_source_handle_input(&src, 0, wire, ACCORD_PREAMBLE_LEN + 2, &used), ACCORD_OK);
+    assert_int_equal(used, ACCORD_PREAMBLE_LEN);
+    OK(accord_source_handle_input(&src, 0, wire + used, n - used, &used));
+    assert_int_equal(used, n - ACCORD_PREAMBLE_LEN);
+    open_channels(1);
+    pump(1);
+    OK(accord_destination_approve(&dst, 2, 1));
+    OK(accord_destination_approve(&dst, 2, 2));
+    pump(2);
+    drain_destination(ev, 8);
+    OK(accord_source_start_switchover(&src, 3));
+    /* SwitchoverStart, then the migration stream: the stream is left unread. */
+    n = transmit_source(3);
+    assert_true(n + 16 <= sizeof start_and_stream);
+    memcpy(start_and_stream, wire, n);
+    memset(start_and_stream + n, 0x5a, 16);
+    OK(accord_destination_handle_input(&dst, 3, start_and_stream, n + 16, &used));
+    assert_int_equal(used, n);
+    n = drain_destination(ev, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(ev[0].kind, ACCORD_EVENT_SWITCHOVER_STARTED);
+}
 
 /* ------------------------------------------------------------------ */
 /* QEMU's legacy formats                                               */
@@ -1459,6 +1909,19 @@ int main(void) {
         cmocka_unit_test_setup(test_abort_both_ways, reset),
         cmocka_unit_test_setup(test_channel_lost_and_reattached, reset),
         cmocka_unit_test_setup(test_dropped_events, reset),
+        cmocka_unit_test_setup(test_refused_hello_returns_ok_and_the_source_fails_at_once, reset),
+        cmocka_unit_test_setup(test_every_early_channel_held_then_the_hello_loses_no_event, reset),
+        cmocka_unit_test_setup(test_a_flood_of_acks_and_revokes_is_read_in_several_calls_losing_nothing, reset),
+        cmocka_unit_test_setup(test_peer_device_name_is_kept_whole, reset),
+        cmocka_unit_test_setup(test_switched_over_is_terminal, reset),
+        cmocka_unit_test_setup(test_verdict_outlives_later_refused_calls, reset),
+        cmocka_unit_test_setup(test_refused_init_leaves_a_live_session_intact, reset),
+        cmocka_unit_test_setup(test_deadlines_at_zero_and_at_the_end_of_time, reset),
+        cmocka_unit_test_setup(test_destination_handle_may_be_copied, reset),
+        cmocka_unit_test_setup(test_preamble_and_first_frame_go_out_as_one_unit, reset),
+        cmocka_unit_test_setup(test_channels_size_query, reset),
+        cmocka_unit_test_setup(test_revoked_names_the_source_table_id, reset),
+        cmocka_unit_test_setup(test_handle_input_reports_partial_frames_with_ok_and_stops_at_the_stream, reset),
         cmocka_unit_test_setup(test_legacy_classifier, reset),
         cmocka_unit_test_setup(test_legacy_classifier_errors, reset),
         cmocka_unit_test_setup(test_legacy_stream_and_commands, reset),

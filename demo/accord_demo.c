@@ -285,7 +285,7 @@ static int run_source(enum scenario sc, int multifd, int port, int report_fd) {
                 say("source", "SwitchoverAck #%u received", (unsigned)ev.epoch);
                 break;
             case ACCORD_EVENT_FAILED:
-                accord_source_last_error(&src, &e);
+                accord_source_verdict(&src, &e);
                 error_text(&e, text, sizeof text);
                 say("source", "FAILED: %s%s", text, ev.by_peer ? "  [reported by the destination]" : "");
                 source_flush(main_fd);
@@ -547,7 +547,7 @@ static int run_destination(enum scenario sc, int listen_fd, int report_fd, int r
                 accord_destination_deinit(&dst);
                 return 0;
             case ACCORD_EVENT_FAILED:
-                accord_destination_last_error(&dst, &e);
+                accord_destination_verdict(&dst, &e);
                 error_text(&e, text, sizeof text);
                 say("destination", "FAILED: %s%s", text,
                     ev.by_peer ? "  [reported by the source]" : "  -> telling the source");

@@ -20,6 +20,19 @@ fn define(header: &str, name: &str) -> usize {
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(accord_regen)");
+    println!("cargo::rustc-check-cfg=cfg(accord_own_runtime)");
+    println!("cargo:rerun-if-env-changed=ACCORD_C_LIB");
+    // The library brings its own panic handler (and no std) where nothing
+    // else can: bare-metal targets, and the C library scripts/build-c-lib.sh
+    // builds (ACCORD_C_LIB=1). Any other build links std: a Rust build of the
+    // whole workspace unifies std into the graph through other members
+    // (serde's `std` feature), and std's panic handler would then collide
+    // with ours.
+    let bare_metal = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "none");
+    let c_lib = env::var_os("ACCORD_C_LIB").is_some_and(|v| !v.is_empty() && v != "0");
+    if env::var_os("CARGO_FEATURE_STD").is_none() && (bare_metal || c_lib) {
+        println!("cargo:rustc-cfg=accord_own_runtime");
+    }
     println!("cargo:rerun-if-env-changed=ACCORD_REGEN_HEADER");
     let header_path = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap())
         .join("..")

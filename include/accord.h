@@ -22,18 +22,25 @@
 /* Storage of the opaque session handles, in uint64_t words. The library is
  * built against these numbers and refuses to compile if its sessions need
  * more (ffi/src/handle.rs). */
-#define ACCORD_SOURCE_STORAGE_WORDS 448
-#define ACCORD_DESTINATION_STORAGE_WORDS 544
-#define ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS 24
+#define ACCORD_SOURCE_STORAGE_WORDS 3232
+#define ACCORD_DESTINATION_STORAGE_WORDS 4224
+#define ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS 64
 
-/* Capacities of the build this header was generated for (set at build time
- * through the environment variables of the same names; docs/PROTOCOL.md §10). */
-#define ACCORD_MAX_DEVICES 32
-#define ACCORD_MAX_CHANNELS 64
-#define ACCORD_MAX_EARLY_CHANNELS 16
+/* Capacities of the build this header was generated for: libaccord.a's
+ * hosted defaults (255 multifd channels + preempt before the Hello, 256
+ * devices) unless the environment variables of the same names were set at
+ * build time (docs/PROTOCOL.md §10). */
+#define ACCORD_MAX_DEVICES 256
+#define ACCORD_MAX_CHANNELS 257
+#define ACCORD_MAX_EARLY_CHANNELS 256
 #define ACCORD_MAX_NAME_LEN 64
 #define ACCORD_MAX_CAPABILITIES 16
 #define ACCORD_EVENT_QUEUE 16
+
+/* The most events one call queues. The event queue holds
+ * ACCORD_EVENT_QUEUE events but never fewer than this, so a caller that takes
+ * every event after each call never loses one (docs/PROTOCOL.md §10). */
+#define ACCORD_EVENTS_PER_CALL 262
 
 
 /**
@@ -365,7 +372,10 @@ typedef struct accord_source_config {
    */
   accord_ack_policy ack_policy;
   /**
-   * From `accord_source_start` to Welcome, ms (default 5000).
+   * From `accord_source_start` to Welcome, ms (default 5000). For every
+   * timeout: 0 puts the deadline at the moment the wait starts (the next
+   * handle_timeout at or after it fires), and `UINT64_MAX` (any deadline
+   * that would reach `UINT64_MAX`) means none: it never fires.
    */
   uint64_t welcome_timeout_ms;
   /**
@@ -529,7 +539,10 @@ typedef struct accord_destination_config {
    */
   uint8_t version_max;
   /**
-   * From init to Hello, ms (default 5000).
+   * From init to Hello, ms (default 5000). For every timeout: 0 puts the
+   * deadline at the moment the wait starts (the next handle_timeout at or
+   * after it fires), and `UINT64_MAX` (any deadline that would reach
+   * `UINT64_MAX`) means none: it never fires.
    */
   uint64_t hello_timeout_ms;
   /**
@@ -545,6 +558,8 @@ typedef struct accord_destination_config {
 /**
  * Storage for one destination session. Opaque: only accord functions touch
  * it. Zero it or pass it to `accord_destination_init` before any other call.
+ * It holds no pointers into itself, so it may be copied while no call is
+ * running.
  */
 typedef struct accord_destination {
   uint64_t opaque[ACCORD_DESTINATION_STORAGE_WORDS];
@@ -1288,12 +1303,14 @@ typedef struct accord_legacy_rp_message {
 #define ACCORD_EVENT_CHANNELS_READY 5
 
 /**
- * Destination: a device approved (`device`, `pending`).
+ * Destination: a device approved (`device`: its destination registry id,
+ * as `accord_destination_register_device` gave it; `pending`).
  */
 #define ACCORD_EVENT_DEVICE_APPROVED 6
 
 /**
- * Destination: a device withdrew its approval (`device`, `pending`).
+ * Destination: a device withdrew its approval (`device`: destination
+ * registry id; `pending`).
  */
 #define ACCORD_EVENT_DEVICE_REVOKED 7
 
@@ -1304,6 +1321,8 @@ typedef struct accord_legacy_rp_message {
 
 /**
  * Source: the destination revoked ack `epoch` because `device` withdrew.
+ * `device` is a source table id (as `accord_source_add_device` gave it),
+ * not the destination's registry id that DEVICE_* events carry.
  */
 #define ACCORD_EVENT_SWITCHOVER_REVOKED 9
 
@@ -1318,7 +1337,7 @@ typedef struct accord_legacy_rp_message {
 #define ACCORD_EVENT_SWITCHOVER_STARTED 11
 
 /**
- * The migration failed (`code`, `by_peer`); `accord_*_last_error` has the detail.
+ * The migration failed (`code`, `by_peer`); `accord_*_verdict` has the detail.
  */
 #define ACCORD_EVENT_FAILED 12
 
@@ -1446,9 +1465,12 @@ accord_result accord_source_config_default(struct accord_source_config *cfg);
  * 16 bytes of caller entropy that name this migration on every channel.
  * Refuses an invalid configuration (e.g. `ACCORD_E_INVALID_OFFER` for
  * switchover-ack required without return-path); the handle is then
- * initialised but unusable: `accord_source_last_error` says why, every other
- * call returns `ACCORD_E_INVALID_STATE`. Initialising a live handle again
- * discards its session.
+ * initialised but unusable: `accord_source_verdict` (and, until another call
+ * fails, `accord_source_last_error`) says why, every other call returns
+ * `ACCORD_E_INVALID_STATE`. Initialising a live handle again discards its
+ * session, but only if the new init succeeds: a refused init (a NULL `cfg`
+ * or `nonce`, a bad enum value, an invalid configuration) leaves a live
+ * session as it was and is recorded as its last error only.
  */
 accord_result accord_source_init(struct accord_source *src,
                                  const struct accord_source_config *cfg,
@@ -1466,6 +1488,9 @@ accord_result accord_source_deinit(struct accord_source *src);
  * instance id, `wants_ack` whether its initial data must be loaded on the
  * destination before switchover (QEMU's `switchover_ack_needed`). `id` (may
  * be NULL) receives the device's id in this source's table (0, 1, ...).
+ * `ACCORD_E_CAPACITY_EXCEEDED` when `ACCORD_MAX_DEVICES` are listed, or when
+ * this device would make the Hello longer than one frame (detail VALUE:
+ * expected 16384, got the Hello's length); the device is then not listed.
  */
 accord_result accord_source_add_device(struct accord_source *src,
                                        const char *name,
@@ -1482,8 +1507,17 @@ accord_result accord_source_start(struct accord_source *src, uint64_t now_ms);
 /**
  * Feed `len` bytes received on the main channel. `*consumed` receives how
  * many were used: bytes of an incomplete frame are left; present them again
- * with more. An error means the migration failed (state FAILED; the code is
- * the verdict, e.g. a Reject's) or the call was not valid now.
+ * with more. Never returns `ACCORD_NEED_MORE`: an incomplete frame is
+ * `ACCORD_OK` with `*consumed` less than `len`. So that no event is lost,
+ * one call consumes frames only while their events fit the queue: should
+ * more than `ACCORD_EVENTS_PER_CALL` event-making frames (acks and revokes)
+ * arrive at once, it stops after those, returning `ACCORD_OK` with whole
+ * frames left. Take the events, then call again with the rest; a loop that
+ * calls until `*consumed` is 0 handles both cases. An error means the
+ * migration failed (state FAILED; the code is the verdict, e.g. a Reject's:
+ * `accord_source_verdict` keeps it) or the call was not valid now
+ * (`ACCORD_E_INVALID_STATE` before `accord_source_start` and in FAILED,
+ * changing nothing).
  */
 accord_result accord_source_handle_input(struct accord_source *src,
                                          uint64_t now_ms,
@@ -1494,8 +1528,11 @@ accord_result accord_source_handle_input(struct accord_source *src,
 /**
  * Write pending bytes for the main channel into `buf` (capacity `len`):
  * as many whole frames as fit. `*written` receives the count, 0 if nothing
- * is pending. `ACCORD_E_BUFFER_TOO_SMALL` (nothing written, nothing lost) if
- * the next frame does not fit: `ACCORD_BUFFER_SIZE` bytes always do.
+ * is pending. The preamble and the Hello go out as one unit: the buffer
+ * must hold both (28 bytes and the Hello). `ACCORD_E_BUFFER_TOO_SMALL`
+ * (nothing written, nothing lost) if the next unit does not fit:
+ * `ACCORD_BUFFER_SIZE` bytes always do. Keeps working in FAILED: an Abort
+ * for the destination may still be pending.
  */
 accord_result accord_source_poll_transmit(struct accord_source *src,
                                           uint64_t now_ms,
@@ -1505,7 +1542,9 @@ accord_result accord_source_poll_transmit(struct accord_source *src,
 
 /**
  * Take the next event into `*event` (`kind` is `ACCORD_EVENT_NONE` when
- * none is pending).
+ * none is pending). Keeps working in FAILED and SWITCHED_OVER. A caller that
+ * takes every pending event after each call never loses one, at any
+ * capacity: one call queues at most `ACCORD_EVENTS_PER_CALL` events.
  */
 accord_result accord_source_poll_event(struct accord_source *src, struct accord_event *event);
 
@@ -1516,9 +1555,11 @@ accord_result accord_source_poll_event(struct accord_source *src, struct accord_
 accord_result accord_source_poll_timeout(const struct accord_source *src, uint64_t *deadline_ms);
 
 /**
- * Act on every deadline that has passed at `now_ms`. Returns the verdict
- * code (e.g. `ACCORD_E_WELCOME_TIMEOUT`) if a deadline failed the migration
- * in this call, `ACCORD_OK` otherwise.
+ * Act on every deadline that has passed at `now_ms`: a deadline fires when
+ * `now_ms` equals it or is later. Returns the verdict code (e.g.
+ * `ACCORD_E_WELCOME_TIMEOUT`) if a deadline failed the migration in this
+ * call, `ACCORD_OK` otherwise (also when called early, and in FAILED and
+ * SWITCHED_OVER, where nothing is waited for).
  */
 accord_result accord_source_handle_timeout(struct accord_source *src, uint64_t now_ms);
 
@@ -1527,6 +1568,9 @@ accord_result accord_source_handle_timeout(struct accord_source *src, uint64_t n
  * device-state 0..): before Welcome the ones offered, after it the agreed
  * ones. Writes up to `cap` entries to `out` (may be NULL when `cap` is 0) and
  * the total count to `*count`; `ACCORD_E_BUFFER_TOO_SMALL` if `cap` is less.
+ * So `accord_source_channels(src, NULL, 0, &n)` is a size query: it sets `n`
+ * and returns `ACCORD_E_BUFFER_TOO_SMALL` when there is any channel,
+ * `ACCORD_OK` when there is none.
  */
 accord_result accord_source_channels(const struct accord_source *src,
                                      struct accord_channel *out,
@@ -1571,7 +1615,10 @@ accord_result accord_source_start_switchover(struct accord_source *src, uint64_t
 
 /**
  * Fail the migration from the caller's side (`ACCORD_E_LOCAL_ABORT`); the
- * destination is told by an Abort frame at the next poll_transmit.
+ * destination is told by an Abort frame at the next poll_transmit (from
+ * `accord_source_start` on). Changes nothing in FAILED and in SWITCHED_OVER:
+ * the destination has read the decision before any Abort and stays
+ * SWITCHED_OVER, so both sides keep that outcome.
  */
 accord_result accord_source_abort(struct accord_source *src, uint64_t now_ms);
 
@@ -1609,19 +1656,34 @@ accord_result accord_source_device(const struct accord_source *src,
 
 /**
  * `*dropped` receives how many events were dropped because the event queue
- * (`ACCORD_EVENT_QUEUE`) was full: poll events after every call.
+ * was full. Always 0 for a caller that takes every event after each call
+ * (one call queues at most `ACCORD_EVENTS_PER_CALL`, and the queue holds at
+ * least that many); a caller that lets events pile up loses the oldest.
  */
 accord_result accord_source_dropped_events(const struct accord_source *src, uint32_t *dropped);
 
 /**
- * The detail of the last error on this handle: the last call that failed,
- * or the migration's verdict if a later call (a Reject read by
- * handle_input, a deadline) failed the migration. `code` is `ACCORD_OK` if
- * nothing failed yet. Boundary errors about the handle itself (NULL, not
- * initialised, wrong role) cannot be recorded in it and are only returned.
+ * The detail of the last error on this handle: the last call that failed
+ * (for any reason: an argument, a refusal, or a failure of the migration),
+ * or the migration's verdict if a later call that returned `ACCORD_OK`
+ * (a deadline, a Reject or Abort read by handle_input) failed it. `code` is
+ * `ACCORD_OK` if nothing failed yet. A later refused call replaces it: for
+ * why the session failed, read `accord_source_verdict`. Boundary errors
+ * about the handle itself (NULL, not initialised, wrong role) cannot be
+ * recorded in it and are only returned.
  */
 accord_result accord_source_last_error(const struct accord_source *src,
                                        struct accord_error_info *info);
+
+/**
+ * The session's verdict into `*info`: why `accord_source_init` refused its
+ * configuration, or why the migration failed (the code and detail both
+ * sides report, e.g. a Reject's). `code` is `ACCORD_OK` while the session
+ * has not failed. Set once: no later call, refused or not, changes it
+ * (unlike `accord_source_last_error`).
+ */
+accord_result accord_source_verdict(const struct accord_source *src,
+                                    struct accord_error_info *info);
 
 /**
  * Fill `cfg` with the defaults: no changes to the default offer, versions
@@ -1632,7 +1694,8 @@ accord_result accord_destination_config_default(struct accord_destination_config
 /**
  * Initialise a destination session in `dst` at `now_ms` (the Hello deadline
  * starts here). On an invalid configuration the handle is initialised but
- * unusable: `accord_destination_last_error` says why.
+ * unusable: `accord_destination_verdict` says why. As for
+ * `accord_source_init`, a refused init leaves a live session as it was.
  */
 accord_result accord_destination_init(struct accord_destination *dst,
                                       const struct accord_destination_config *cfg,
@@ -1666,10 +1729,23 @@ accord_result accord_destination_find_device(const struct accord_destination *ds
 
 /**
  * Feed `len` bytes received on the main channel (starting with the source's
- * preamble). `*consumed` receives how many were used; present the rest
- * again with more. An error means the migration failed (state FAILED) or the
- * call was not valid now. A refused Hello is not an error of this call: it
- * queues a Reject and an `ACCORD_EVENT_FAILED`; poll_transmit sends it.
+ * preamble). `*consumed` receives how many were used; the rest (an
+ * incomplete frame) must be presented again with more bytes. Never returns
+ * `ACCORD_NEED_MORE`: an incomplete frame is `ACCORD_OK` with `*consumed`
+ * less than `len`. Every whole frame is consumed (one call's events always
+ * fit the queue), up to and including SwitchoverStart: the bytes after it
+ * are the migration stream and are left unconsumed.
+ *
+ * A refused Hello (or a source preamble without a common version) is not an
+ * error of this call: it returns `ACCORD_OK` with the bytes used, the state
+ * is FAILED, an `ACCORD_EVENT_FAILED` is queued and a Reject waits for
+ * `accord_destination_poll_transmit`, so that the source fails at once
+ * rather than at its Welcome deadline; `accord_destination_verdict` has the
+ * reason. Any other error means the migration failed on this call (state
+ * FAILED; an Abort for the source waits for poll_transmit) or the call was
+ * not valid now: `ACCORD_E_INVALID_STATE`, changing nothing, in FAILED and
+ * in SWITCHED_OVER. Whatever this returns, call poll_transmit until it
+ * writes 0 bytes before closing the connection.
  */
 accord_result accord_destination_handle_input(struct accord_destination *dst,
                                               uint64_t now_ms,
@@ -1680,8 +1756,11 @@ accord_result accord_destination_handle_input(struct accord_destination *dst,
 /**
  * Write pending bytes for the main channel (the preamble first) into `buf`
  * (capacity `len`); `*written` receives the count, 0 if nothing is pending.
- * `ACCORD_E_BUFFER_TOO_SMALL` (nothing lost) if the next frame does not fit:
- * `ACCORD_BUFFER_SIZE` bytes always do.
+ * The preamble and the first frame (Welcome or Reject) go out as one unit:
+ * the buffer must hold both. `ACCORD_E_BUFFER_TOO_SMALL` (nothing written,
+ * nothing lost) if the next unit does not fit: `ACCORD_BUFFER_SIZE` bytes
+ * always do. Keeps working in FAILED: the Reject or Abort still has to go
+ * out.
  */
 accord_result accord_destination_poll_transmit(struct accord_destination *dst,
                                                uint64_t now_ms,
@@ -1691,22 +1770,28 @@ accord_result accord_destination_poll_transmit(struct accord_destination *dst,
 
 /**
  * Take the next event into `*event` (`kind` is `ACCORD_EVENT_NONE` when
- * none is pending).
+ * none is pending). Keeps working in FAILED and SWITCHED_OVER. A caller that
+ * takes every pending event after each call never loses one, at any
+ * capacity: one call queues at most `ACCORD_EVENTS_PER_CALL` events.
  */
 accord_result accord_destination_poll_event(struct accord_destination *dst,
                                             struct accord_event *event);
 
 /**
  * `*deadline_ms` receives when to call `accord_destination_handle_timeout`
- * next, or `ACCORD_NO_DEADLINE`.
+ * next, or `ACCORD_NO_DEADLINE` if nothing is being waited for (so in
+ * FAILED and SWITCHED_OVER).
  */
 accord_result accord_destination_poll_timeout(const struct accord_destination *dst,
                                               uint64_t *deadline_ms);
 
 /**
- * Act on every deadline that has passed at `now_ms`. Returns the verdict
- * (e.g. `ACCORD_E_CHANNELS_TIMEOUT`, detail: the first missing channel and
- * how many) if a deadline failed the migration in this call.
+ * Act on every deadline that has passed at `now_ms`: a deadline fires when
+ * `now_ms` equals it or is later. Returns the verdict (e.g.
+ * `ACCORD_E_CHANNELS_TIMEOUT`, detail: the first missing channel and how
+ * many) if a deadline failed the migration in this call, `ACCORD_OK`
+ * otherwise (also when called early, or in FAILED or SWITCHED_OVER, where
+ * nothing changes).
  */
 accord_result accord_destination_handle_timeout(struct accord_destination *dst, uint64_t now_ms);
 
@@ -1725,8 +1810,11 @@ accord_result accord_destination_accept_channel(struct accord_destination *dst,
                                                 struct accord_assignment *assigned);
 
 /**
- * A secondary channel's connection broke: starts the channels deadline
- * again; the source re-attaches it with the same name.
+ * A secondary channel's connection broke: in PRECOPY it starts the channels
+ * deadline again; the source re-attaches it with the same name. In
+ * SWITCHED_OVER (terminal) the channel is only marked lost so that its
+ * re-attach is accepted: no deadline, no change of state.
+ * `ACCORD_E_INVALID_ARGUMENT` for a channel that is not attached.
  */
 accord_result accord_destination_channel_lost(struct accord_destination *dst,
                                               uint64_t now_ms,
@@ -1754,7 +1842,9 @@ accord_result accord_destination_revoke(struct accord_destination *dst,
 
 /**
  * Fail the migration from the caller's side (`ACCORD_E_LOCAL_ABORT`); the
- * source is told by an Abort frame at the next poll_transmit.
+ * source is told by an Abort frame at the next poll_transmit (if its
+ * preamble has arrived). Changes nothing in FAILED and in SWITCHED_OVER,
+ * which is terminal (the source has decided).
  */
 accord_result accord_destination_abort(struct accord_destination *dst, uint64_t now_ms);
 
@@ -1792,7 +1882,8 @@ accord_result accord_destination_device(const struct accord_destination *dst,
                                         struct accord_device_info *info);
 
 /**
- * `*dropped` receives how many events were dropped because the queue was full.
+ * `*dropped` receives how many events were dropped because the queue was
+ * full: always 0 for a caller that polls every event after each call.
  */
 accord_result accord_destination_dropped_events(const struct accord_destination *dst,
                                                 uint32_t *dropped);
@@ -1802,6 +1893,15 @@ accord_result accord_destination_dropped_events(const struct accord_destination 
  */
 accord_result accord_destination_last_error(const struct accord_destination *dst,
                                             struct accord_error_info *info);
+
+/**
+ * The session's verdict, as `accord_source_verdict`: why init refused its
+ * configuration, or why the migration failed (for a refused Hello, the
+ * code and detail of the Reject). `ACCORD_OK` while it has not failed; no
+ * later call changes it.
+ */
+accord_result accord_destination_verdict(const struct accord_destination *dst,
+                                         struct accord_error_info *info);
 
 /**
  * Fill `cfg` for a plain-socket destination of `family`

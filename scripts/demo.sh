@@ -7,6 +7,7 @@
 #   bash scripts/demo.sh fail       # the fail-fast seed scenarios only
 #   bash scripts/demo.sh boards     # two emulated microcontrollers over a UART
 #   MULTIFD=8 bash scripts/demo.sh  # number of multifd channels (default 4)
+#   bash scripts/demo.sh qemu       # two real QEMU processes (scripts/qemu.sh)
 #
 # Mode "happy": a destination process and a source process; the main channel,
 # N multifd channels and the postcopy-preempt channel are real sockets on
@@ -23,6 +24,9 @@
 # devices approved on a timer, the ack, the switchover. Then the mismatch:
 # the Source requires postcopy-ram, which the Destination board lacks, and
 # both end with CapabilityMissingOnDestination within a second.
+# Mode "qemu" (not in the default run): the same story from two QEMU 10.2.2 processes with accord's
+# patch series (interop/examples/qemu_demo.rs): the timeline of both sides'
+# accord trace events, then the mismatch failing fast on both sides.
 #
 # Needs a Rust toolchain and a C compiler; installs gcc and libc6-dev by
 # Debian package name if they are missing (mode "boards": qemu-system-arm
@@ -30,6 +34,13 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+
+if [ "${1:-}" = qemu ]; then
+    echo "building QEMU with accord's patch series (scripts/qemu.sh, cached) ..."
+    ACCORD_QEMU_PATCHED=$(bash scripts/qemu.sh | tail -n1)
+    export ACCORD_QEMU_PATCHED
+    exec timeout 120 cargo run --quiet --release --locked -p interop --example qemu_demo
+fi
 
 if [ "$#" -gt 0 ]; then modes=("$@"); else modes=(happy fail); fi
 c_modes=()
@@ -65,12 +76,12 @@ if [ "${#need[@]}" -gt 0 ]; then
         { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null; }
 fi
 
-echo "building libaccord.a (cargo build --release -p accord-ffi) and the C demo ..."
-cargo build --quiet --release --locked -p accord-ffi
+echo "building libaccord.a (scripts/build-c-lib.sh) and the C demo ..."
+LIB=$(bash scripts/build-c-lib.sh)
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 mkdir -p "$TARGET_DIR/demo"
 cc -std=c11 -Wall -Wextra -Werror -pedantic -O2 -Iinclude demo/accord_demo.c \
-    "$TARGET_DIR/release/libaccord.a" -o "$TARGET_DIR/demo/accord-demo"
+    "$LIB" -o "$TARGET_DIR/demo/accord-demo"
 
 status=0
 for mode in "${c_modes[@]}"; do

@@ -66,7 +66,8 @@ for target in "${FW_CORE_TARGETS[@]}"; do
 done
 
 # --- The C static library (accord-ffi), embedded: no_std, no allocator. ----
-# Needs accord-ffi's `std` feature (default on; embedded builds turn it off).
+# accord-ffi is no_std unless its opt-in `std` feature is on;
+# `--no-default-features` also drops the hosted (QEMU-scale) capacities.
 if ffi_is_embeddable; then
     for target in "${FW_CORE_TARGETS[@]}"; do
         for features in "" "defmt"; do

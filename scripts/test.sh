@@ -11,6 +11,11 @@ rustup target add thumbv7em-none-eabihf >/dev/null
 step "QEMU 10.0 for the interop tests (Debian bookworm-backports)"
 bash scripts/install-qemu.sh
 
+step "QEMU 10.2.2 with accord's patch series, for interop/tests/qemu_accord.rs (scripts/qemu.sh, cached)"
+ACCORD_QEMU_PATCHED=$(bash scripts/qemu.sh | tail -n1)
+export ACCORD_QEMU_PATCHED
+echo "ACCORD_QEMU_PATCHED=$ACCORD_QEMU_PATCHED"
+
 step "format"
 cargo fmt --all --check
 cargo fmt --check --manifest-path fuzz/Cargo.toml

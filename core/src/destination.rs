@@ -13,7 +13,7 @@ use crate::capacity::{MAX_CHANNELS, MAX_DEVICES};
 use crate::caps::{negotiate, Agreed, CapabilityId, Level, Offer};
 use crate::channel::{Assignment, ChannelId, ChannelTable, Role, Totals};
 use crate::device::{DeviceId, DeviceTable};
-use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
+use crate::error::{Detail, DeviceName, Error, ErrorCode, PeerName, Result};
 use crate::event::{earliest, expired, Event, Events};
 use crate::log::trace;
 use crate::source::write_into;
@@ -34,7 +34,9 @@ pub enum DestinationState {
     AwaitHello,
     /// Welcome queued; channels arrive, devices approve.
     Precopy,
-    /// The source announced its switchover decision. Lost channels may still be re-attached.
+    /// The source announced its switchover decision. Terminal: no frame,
+    /// call or deadline changes the state again. Lost channels may still be
+    /// re-attached.
     SwitchedOver,
     /// The migration failed; `error()` says why. Terminal.
     Failed,
@@ -119,7 +121,11 @@ pub struct Destination {
     switchover_at: Option<Instant>,
     out: Deque<Out, 8>,
     preamble_sent: bool,
+    /// The Hello (or the preamble's versions) was refused with a Reject.
+    rejected: bool,
     error: Option<Error>,
+    /// The device name of a peer's Reject or Abort, whole (see `error_device_name`).
+    peer_name: PeerName,
     events: Events,
 }
 
@@ -130,7 +136,7 @@ impl defmt::Format for Destination {
         let (a, b) = self.out.as_slices();
         defmt::write!(
             f,
-            "Destination {{ state: {}, version: {=u8}, agreed: {}, pending: {=u16}, epoch: {=u32}, sent_epoch: {=u32}, acked: {=bool}, devices: {}, dev: {}, order: {}, channels: {}, peer: {}, hello_at: {}, channels_at: {}, switchover_at: {}, out: {=[?]} {=[?]}, preamble_sent: {=bool}, error: {}, events: {}, cfg: {} }}",
+            "Destination {{ state: {}, version: {=u8}, agreed: {}, pending: {=u16}, epoch: {=u32}, sent_epoch: {=u32}, acked: {=bool}, devices: {}, dev: {}, order: {}, channels: {}, peer: {}, hello_at: {}, channels_at: {}, switchover_at: {}, out: {=[?]} {=[?]}, preamble_sent: {=bool}, rejected: {=bool}, error: {}, peer_name: {}, events: {}, cfg: {} }}",
             self.state,
             self.version,
             self.agreed,
@@ -149,7 +155,9 @@ impl defmt::Format for Destination {
             a,
             b,
             self.preamble_sent,
+            self.rejected,
             self.error,
+            self.peer_name,
             self.events,
             self.cfg
         )
@@ -199,7 +207,9 @@ impl Destination {
             switchover_at: None,
             out: Deque::new(),
             preamble_sent: false,
+            rejected: false,
             error: None,
+            peer_name: PeerName::new(),
             events: Events::default(),
         })
     }
@@ -303,6 +313,17 @@ impl Destination {
         self.events.dropped()
     }
 
+    /// The device name of `error()`'s detail, whole: a name from the peer's
+    /// Reject or Abort is kept up to 255 bytes, where the detail itself holds
+    /// at most this build's `MAX_NAME_LEN`. `None` if the error names no device.
+    pub fn error_device_name(&self) -> Option<&str> {
+        match self.error.as_ref().map(|e| &e.detail) {
+            Some(Detail::Device(d)) if self.peer_name.is_empty() => Some(d.name.as_str()),
+            Some(Detail::Device(_)) => Some(self.peer_name.as_str()),
+            _ => None,
+        }
+    }
+
     /// Take the next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
@@ -333,8 +354,12 @@ impl Destination {
     }
 
     /// Fail the migration from the caller's side; the source is told.
+    /// Changes nothing in `SwitchedOver`: the handshake is over (the source
+    /// decided), and the source would not hear of it.
     pub fn abort(&mut self, _now: Instant) {
-        self.fail(Error::new(ErrorCode::LocalAbort), false);
+        if self.state != DestinationState::SwitchedOver {
+            self.fail(Error::new(ErrorCode::LocalAbort), false);
+        }
     }
 
     fn fail(&mut self, err: Error, by_peer: bool) {
@@ -365,6 +390,7 @@ impl Destination {
         });
         self.error = Some(err);
         self.hello_at = None;
+        self.rejected = true;
         self.out.clear();
         let _ = self.out.push_back(Out::Reject);
         self.set_state(DestinationState::Failed);
@@ -372,13 +398,30 @@ impl Destination {
 
     /// Feed bytes received on the main channel. Returns how many were used:
     /// bytes of an incomplete frame are left; present them again with more.
-    /// An `Err` means the migration failed (the state is now `Failed`) or the
-    /// call was not valid in this state (nothing changed).
+    /// A refused Hello (or a preamble without a common version) is not an
+    /// error of this call: it returns `Ok` with the bytes used, the state is
+    /// `Failed` and a Reject waits for `poll_transmit`. An `Err` means the
+    /// migration failed on this call (the state is now `Failed`; an Abort
+    /// waits for `poll_transmit`) or the call was not valid in this state
+    /// (nothing changed).
+    ///
+    /// Reading stops right after SwitchoverStart: what follows it is the
+    /// migration stream. In `SwitchedOver` (terminal) and `Failed` this
+    /// returns `InvalidState` and changes nothing.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
-        if self.state == DestinationState::Failed {
+        if !crate::endpoint::Endpoint::reading(self) {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        crate::endpoint::feed(self, now, data)
+        let (used, failed) = crate::endpoint::feed_counted(self, now, data);
+        match &self.error {
+            Some(e) if failed && !self.rejected => Err(e.clone()),
+            _ => Ok(used),
+        }
+    }
+
+    /// Whether the migration ended in a Reject (a refused Hello).
+    pub fn rejected(&self) -> bool {
+        self.rejected
     }
 
     fn on_preamble_(&mut self, p: Preamble) -> Result<()> {
@@ -410,6 +453,7 @@ impl Destination {
         match (self.state, f.kind) {
             (_, FrameType::Abort) => {
                 let e = msg::decode_failure(f.payload)?;
+                msg::failure_device_name(f.payload, &mut self.peer_name);
                 self.fail(e, true);
                 Ok(())
             }
@@ -672,7 +716,9 @@ impl Destination {
                 },
             ));
         }
+        // SwitchedOver is terminal: no deadline may fail it.
         self.switchover_at = None;
+        self.channels_at = None;
         self.drop_out(|o| matches!(o, Out::Ack(_) | Out::Revoke(..)));
         self.events.push(Event::SwitchoverStarted {
             epoch: s.epoch,
@@ -824,8 +870,11 @@ impl Destination {
         Ok(a)
     }
 
-    /// A channel's connection broke. Starts the channels deadline again; the
-    /// source re-attaches it with the same nonce and name.
+    /// A channel's connection broke. In `Precopy` this starts the channels
+    /// deadline again; the source re-attaches it with the same nonce and
+    /// name. In `SwitchedOver` (terminal) the channel is only marked lost,
+    /// so that its re-attach is accepted: no deadline is armed and the state
+    /// does not change (recovery after switchover is the hypervisor's).
     pub fn channel_lost(&mut self, now: Instant, id: ChannelId) -> Result<()> {
         if !matches!(
             self.state,
@@ -834,7 +883,9 @@ impl Destination {
             return Err(Error::new(ErrorCode::InvalidState));
         }
         self.channels.mark_lost(id)?;
-        self.channels_at = Some(now.after(self.cfg.channels_timeout));
+        if self.state == DestinationState::Precopy {
+            self.channels_at = Some(now.after(self.cfg.channels_timeout));
+        }
         Ok(())
     }
 
@@ -920,10 +971,19 @@ impl crate::endpoint::Endpoint for Destination {
     fn failed(&self) -> bool {
         self.state == DestinationState::Failed
     }
+    fn reading(&self) -> bool {
+        matches!(
+            self.state,
+            DestinationState::AwaitHello | DestinationState::Precopy
+        )
+    }
     fn fail_local(&mut self, e: Error) {
         self.fail(e, false);
     }
     fn failure(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+    fn events_pushed(&self) -> u32 {
+        self.events.pushed()
     }
 }

@@ -67,6 +67,12 @@ impl DeviceTable {
         Ok(id)
     }
 
+    /// Take back the device added last (a source whose Hello it would
+    /// overflow refuses it).
+    pub(crate) fn remove_last(&mut self) {
+        let _ = self.devices.pop();
+    }
+
     /// The device with this (idstr, instance).
     pub fn find(&self, name: &str, instance: u32) -> Option<DeviceId> {
         self.devices

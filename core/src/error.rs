@@ -274,6 +274,15 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// Longest device name kept from a peer's Reject or Abort: the largest
+/// idstr any build allows (`ACCORD_MAX_NAME_LEN` at most 255), whatever this
+/// build's own [`crate::capacity::MAX_NAME_LEN`].
+pub const MAX_PEER_NAME_LEN: usize = 255;
+
+/// A device name as a peer's Reject or Abort carried it (see
+/// `Source::error_device_name`).
+pub type PeerName = heapless::String<MAX_PEER_NAME_LEN>;
+
 /// A device as named in errors: QEMU-style idstr plus instance id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -72,12 +72,37 @@ pub enum Event {
     },
 }
 
+use crate::capacity::{EVENT_QUEUE, MAX_EARLY_CHANNELS};
+
+/// The most events a destination queues for one Hello: Negotiated, the
+/// outcome of every held channel (`MAX_EARLY_CHANNELS`), ChannelsReady,
+/// SwitchoverAcked, and a Failed should queuing a frame fail.
+pub const HELLO_EVENTS: usize = MAX_EARLY_CHANNELS + 4;
+
+/// The most events one call queues when the queue was empty before it:
+/// a Hello's ([`HELLO_EVENTS`]), then a SwitchoverStart's and a Failed in
+/// the same input. Every other call queues at most 2 (an assignment and
+/// ChannelsReady; an approval and SwitchoverAcked); the source's
+/// `handle_input` stops before this call's events would exceed [`QUEUE_LEN`].
+pub const EVENTS_PER_CALL: usize = HELLO_EVENTS + 2;
+
+/// Events the queue holds: `ACCORD_EVENT_QUEUE`, raised to
+/// [`EVENTS_PER_CALL`] if it is smaller, so that a caller that polls events
+/// after every call never loses one, at any capacity.
+pub const QUEUE_LEN: usize = if EVENT_QUEUE > EVENTS_PER_CALL {
+    EVENT_QUEUE
+} else {
+    EVENTS_PER_CALL
+};
+
 /// A bounded event queue. If the caller never polls, the oldest events are
 /// dropped and counted: state and error stay readable from the machine.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Events {
-    queue: heapless::Deque<Event, { crate::capacity::EVENT_QUEUE }>,
+    queue: heapless::Deque<Event, QUEUE_LEN>,
     dropped: u32,
+    /// Events ever queued (wrapping): `feed` bounds one call's events with it.
+    pushed: u32,
 }
 
 // By hand: heapless's Deque has no defmt::Format.
@@ -87,10 +112,11 @@ impl defmt::Format for Events {
         let (a, b) = self.queue.as_slices();
         defmt::write!(
             f,
-            "Events {{ queued: {=[?]} {=[?]}, dropped: {=u32} }}",
+            "Events {{ queued: {=[?]} {=[?]}, dropped: {=u32}, pushed: {=u32} }}",
             a,
             b,
-            self.dropped
+            self.dropped,
+            self.pushed
         )
     }
 }
@@ -102,6 +128,11 @@ impl Events {
             self.dropped = self.dropped.saturating_add(1);
         }
         let _ = self.queue.push_back(e);
+        self.pushed = self.pushed.wrapping_add(1);
+    }
+
+    pub(crate) fn pushed(&self) -> u32 {
+        self.pushed
     }
 
     pub(crate) fn pop(&mut self) -> Option<Event> {
@@ -113,12 +144,19 @@ impl Events {
     }
 }
 
-/// The earliest of several optional deadlines.
-pub(crate) fn earliest(ds: &[Option<crate::Instant>]) -> Option<crate::Instant> {
-    ds.iter().flatten().copied().min()
+/// A deadline at the end of time (a timeout that saturated to `u64::MAX`
+/// ms, such as a `u64::MAX` timeout) is no deadline: it never fires.
+fn real(d: &Option<crate::Instant>) -> Option<crate::Instant> {
+    d.filter(|d| d.0 != u64::MAX)
 }
 
-/// Whether an optional deadline has passed at `now`.
+/// The earliest of several optional deadlines.
+pub(crate) fn earliest(ds: &[Option<crate::Instant>]) -> Option<crate::Instant> {
+    ds.iter().filter_map(real).min()
+}
+
+/// Whether an optional deadline has passed at `now`: it fires at `now ==
+/// deadline` already.
 pub(crate) fn expired(d: Option<crate::Instant>, now: crate::Instant) -> bool {
-    d.is_some_and(|d| now >= d)
+    real(&d).is_some_and(|d| now >= d)
 }

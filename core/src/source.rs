@@ -10,7 +10,7 @@
 use crate::caps::{negotiate, Agreed, CapabilityId, Offer};
 use crate::channel::{ChannelId, Role};
 use crate::device::{DeviceId, DeviceTable};
-use crate::error::{Detail, Error, ErrorCode, Result};
+use crate::error::{Detail, Error, ErrorCode, PeerName, Result};
 use crate::event::{earliest, expired, Event, Events};
 use crate::log::trace;
 use crate::time::{Duration, Instant};
@@ -22,6 +22,14 @@ use crate::wire::msg::{
 };
 use crate::wire::preamble::{Preamble, FLAG_REATTACH};
 use crate::wire::Writer;
+
+/// Whether the largest Hello these capacities allow fits in one frame
+/// (docs/PROTOCOL.md §10's bound: true at the firmware defaults), so that
+/// `add_device` need not measure it.
+const HELLO_ALWAYS_FITS: bool = {
+    use crate::capacity::{MAX_CAPABILITIES, MAX_DEVICES, MAX_NAME_LEN};
+    5 + 7 * MAX_CAPABILITIES + 5 + (MAX_NAME_LEN + 8) * MAX_DEVICES <= frame::MAX_PAYLOAD
+};
 
 /// The source's states (docs/PROTOCOL.md §7.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -115,6 +123,8 @@ pub struct Source {
     tx: Pending,
     hello_sent: bool,
     error: Option<Error>,
+    /// The device name of a peer's Reject or Abort, whole (see `error_device_name`).
+    peer_name: PeerName,
     events: Events,
 }
 
@@ -150,17 +160,47 @@ impl Source {
             tx: Pending::default(),
             hello_sent: false,
             error: None,
+            peer_name: PeerName::new(),
             events: Events::default(),
         })
     }
 
     /// List a device (before `start`). `wants_ack`: this device's initial
     /// data must be loaded on the destination before switchover.
+    ///
+    /// `CapacityExceeded` (expected: the frame's payload limit, got: the
+    /// Hello's length with this device) if the Hello would no longer fit in
+    /// one frame: with large capacities (256 devices of 64-byte names) the
+    /// device table can hold more than a Hello can carry.
     pub fn add_device(&mut self, name: &str, instance: u32, wants_ack: bool) -> Result<DeviceId> {
         if self.state != SourceState::Idle {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        self.devices.add(name, instance, wants_ack)
+        if HELLO_ALWAYS_FITS {
+            return self.devices.add(name, instance, wants_ack);
+        }
+        let id = self.devices.add(name, instance, wants_ack)?;
+        let len = Hello::payload_len(&self.cfg.capabilities, self.device_offers());
+        if len > frame::MAX_PAYLOAD {
+            self.devices.remove_last();
+            return Err(Error::with(
+                ErrorCode::CapacityExceeded,
+                Detail::Value {
+                    expected: frame::MAX_PAYLOAD as u32,
+                    got: u32::try_from(len).unwrap_or(u32::MAX),
+                },
+            ));
+        }
+        Ok(id)
+    }
+
+    /// The devices as the Hello lists them.
+    fn device_offers(&self) -> impl ExactSizeIterator<Item = DeviceOffer<'_>> {
+        self.devices.iter().map(|d| DeviceOffer {
+            name: d.name.name.as_str(),
+            instance: d.name.instance,
+            wants_ack: d.ack,
+        })
     }
 
     /// Queue the main preamble and Hello, and start the Welcome deadline.
@@ -255,8 +295,13 @@ impl Source {
     }
 
     /// Fail the migration from the caller's side; the destination is told.
+    /// Changes nothing in `SwitchedOver`: the destination has the decision
+    /// (it reads SwitchoverStart before any Abort) and stays SwitchedOver, so
+    /// the two sides would disagree.
     pub fn abort(&mut self, _now: Instant) {
-        self.fail(Error::new(ErrorCode::LocalAbort), false);
+        if self.state != SourceState::SwitchedOver {
+            self.fail(Error::new(ErrorCode::LocalAbort), false);
+        }
     }
 
     /// The channels count the source opens per role: its own offer before
@@ -369,6 +414,17 @@ impl Source {
         Ok(p)
     }
 
+    /// The device name of `error()`'s detail, whole: a name from the peer's
+    /// Reject or Abort is kept up to 255 bytes, where the detail itself holds
+    /// at most this build's `MAX_NAME_LEN`. `None` if the error names no device.
+    pub fn error_device_name(&self) -> Option<&str> {
+        match self.error.as_ref().map(|e| &e.detail) {
+            Some(Detail::Device(d)) if self.peer_name.is_empty() => Some(d.name.as_str()),
+            Some(Detail::Device(_)) => Some(self.peer_name.as_str()),
+            _ => None,
+        }
+    }
+
     /// Take the next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
@@ -464,6 +520,7 @@ impl Source {
         match (self.state, f.kind) {
             (_, FrameType::Abort) | (SourceState::AwaitWelcome, FrameType::Reject) => {
                 let e = msg::decode_failure(f.payload)?;
+                msg::failure_device_name(f.payload, &mut self.peer_name);
                 self.fail(e, true);
                 Ok(())
             }
@@ -635,13 +692,8 @@ impl Source {
         let rest = buf
             .get_mut(p..)
             .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        let devices = self.devices.iter().map(|d| DeviceOffer {
-            name: d.name.name.as_str(),
-            instance: d.name.instance,
-            wants_ack: d.ack,
-        });
         let n = frame::write_with(rest, FrameType::Hello, |o| {
-            Hello::write(o, &self.cfg.capabilities, devices)
+            Hello::write(o, &self.cfg.capabilities, self.device_offers())
         })?;
         Ok(p + n)
     }
@@ -678,5 +730,8 @@ impl crate::endpoint::Endpoint for Source {
     }
     fn failure(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+    fn events_pushed(&self) -> u32 {
+        self.events.pushed()
     }
 }

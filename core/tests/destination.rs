@@ -398,7 +398,8 @@ mod await_hello {
         let devices = [("ram", 0, false), ("ram", 0, false), DEVICES[1], DEVICES[2]];
         let input = from_source(&[&hello_frame(&s.config().capabilities, &devices)]);
         let want = Error::with(ErrorCode::DuplicateDevice, dev("ram", 0));
-        assert_eq!(d.handle_input(T0, &input), Err(want.clone()));
+        // A refusal is no error of the call: the Reject waits for poll_transmit.
+        assert_eq!(d.handle_input(T0, &input), Ok(input.len()));
         let reply = assert_rejected(&mut d, &want);
         tx_source(&mut s, T0);
         assert_eq!(s.handle_input(T0, &reply), Err(want.clone()));
@@ -411,7 +412,7 @@ mod await_hello {
         let devices = [DEVICES[0], DEVICES[1], DEVICES[2], ("gpu", 3, false)];
         let input = from_source(&[&hello_frame(&s.config().capabilities, &devices)]);
         let want = Error::with(ErrorCode::DeviceMissingOnDestination, dev("gpu", 3));
-        assert_eq!(d.handle_input(T0, &input), Err(want.clone()));
+        assert_eq!(d.handle_input(T0, &input), Ok(input.len()));
         assert_rejected(&mut d, &want);
     }
 
@@ -421,7 +422,7 @@ mod await_hello {
         let devices = [DEVICES[0], DEVICES[2]];
         let input = from_source(&[&hello_frame(&s.config().capabilities, &devices)]);
         let want = Error::with(ErrorCode::DeviceMissingOnSource, dev("vfio0", 1));
-        assert_eq!(d.handle_input(T0, &input), Err(want.clone()));
+        assert_eq!(d.handle_input(T0, &input), Ok(input.len()));
         assert_rejected(&mut d, &want);
     }
 
@@ -431,7 +432,7 @@ mod await_hello {
         let devices = [("ram", 0, true), DEVICES[1], DEVICES[2]];
         let input = from_source(&[&hello_frame(&s.config().capabilities, &devices)]);
         let want = Error::with(ErrorCode::DeviceUnsupported, dev("ram", 0));
-        assert_eq!(d.handle_input(T0, &input), Err(want.clone()));
+        assert_eq!(d.handle_input(T0, &input), Ok(input.len()));
         assert_rejected(&mut d, &want);
     }
 
@@ -446,7 +447,7 @@ mod await_hello {
             ErrorCode::CapabilityMissingOnDestination,
             Detail::Capability(MULTIFD),
         );
-        assert_eq!(d.handle_input(T0, &input), Err(want.clone()));
+        assert_eq!(d.handle_input(T0, &input), Ok(input.len()));
         assert_rejected(&mut d, &want);
     }
 
@@ -976,10 +977,8 @@ mod switched_over {
     fn lost_channel_may_be_reattached() {
         let (mut s, mut d) = destination_switched_over();
         assert_eq!(d.channel_lost(at(30), multifd(1)), Ok(()));
-        assert_eq!(
-            d.poll_timeout(),
-            Some(at(30).after(d.config().channels_timeout))
-        );
+        // SwitchedOver is terminal: no deadline is armed for it.
+        assert_eq!(d.poll_timeout(), None);
         let p = s.channel_lost(at(30), multifd(1)).unwrap();
         assert_eq!(
             d.accept_channel(at(31), &over_the_wire(&p)),
@@ -1014,31 +1013,49 @@ mod switched_over {
     }
 
     #[test]
-    fn lost_channel_never_reattached_fails_with_channels_timeout() {
+    fn lost_channel_never_reattached_changes_nothing() {
+        // SwitchedOver is terminal (docs/PROTOCOL.md §7.2): a lost channel
+        // arms no deadline, so no timeout can move it to Failed.
         let (_, mut d) = destination_switched_over();
         d.channel_lost(at(30), multifd(0)).unwrap();
-        let deadline = at(30).after(d.config().channels_timeout);
-        d.handle_timeout(deadline);
-        let want = Error::with(
-            ErrorCode::ChannelsTimeout,
-            Detail::MissingChannels {
-                role: Role::Multifd,
-                index: 0,
-                missing: 1,
-            },
-        );
-        assert_failed_locally(&mut d, deadline, &want);
+        assert!(d.channels().is_lost(multifd(0)));
+        assert_eq!(d.poll_timeout(), None);
+        d.handle_timeout(at(30).after(d.config().channels_timeout));
+        d.handle_timeout(Instant(u64::MAX));
+        assert_eq!(d.state(), DestinationState::SwitchedOver);
+        assert_eq!(d.error(), None);
+        assert_eq!(events_destination(&mut d), []);
+        assert!(tx_destination(&mut d, at(30)).is_empty());
     }
 
     #[test]
-    fn second_switchover_start_fails_with_unexpected_frame() {
+    fn channel_lost_in_precopy_then_the_decision_leaves_no_deadline() {
+        let (mut s, mut d) = destination_in_precopy();
+        d.approve(at(10), VFIO0).unwrap();
+        d.approve(at(10), VFIO1).unwrap();
+        pump(&mut s, &mut d, at(10));
+        // The destination sees a channel break the source has not noticed.
+        d.channel_lost(at(15), multifd(0)).unwrap();
+        s.start_switchover(at(20)).unwrap();
+        pump(&mut s, &mut d, at(20));
+        assert_eq!(d.state(), DestinationState::SwitchedOver);
+        assert_eq!(d.poll_timeout(), None);
+        d.handle_timeout(at(15).after(d.config().channels_timeout));
+        assert_eq!(d.state(), DestinationState::SwitchedOver);
+    }
+
+    #[test]
+    fn input_after_the_decision_is_refused_with_invalid_state() {
+        // What follows SwitchoverStart on the main channel is the migration
+        // stream: the handshake reads no more, and nothing changes.
         let (_, mut d) = destination_switched_over();
-        let want = unexpected(FrameType::SwitchoverStart);
         assert_eq!(
             d.handle_input(at(30), &start_frame(1, false)),
-            Err(want.clone())
+            Err(Error::new(ErrorCode::InvalidState))
         );
-        assert_failed_locally(&mut d, at(30), &want);
+        assert_eq!(d.state(), DestinationState::SwitchedOver);
+        assert_eq!(events_destination(&mut d), []);
+        assert!(tx_destination(&mut d, at(30)).is_empty());
     }
 
     #[test]
@@ -1050,22 +1067,15 @@ mod switched_over {
     }
 
     #[test]
-    fn abort_from_the_source_fails_by_peer() {
+    fn abort_changes_nothing_on_either_side() {
         let (mut s, mut d) = destination_switched_over();
         s.abort(at(30));
-        let want = Error::new(ErrorCode::LocalAbort);
-        assert_eq!(
-            d.handle_input(at(30), &tx_source(&mut s, at(30))),
-            Err(want.clone())
-        );
-        assert_eq!(
-            events_destination(&mut d),
-            [Event::Failed {
-                code: ErrorCode::LocalAbort,
-                by_peer: true
-            }]
-        );
+        d.abort(at(30));
+        assert_eq!(s.state(), SourceState::SwitchedOver);
+        assert_eq!(d.state(), DestinationState::SwitchedOver);
+        assert!(tx_source(&mut s, at(30)).is_empty());
         assert!(tx_destination(&mut d, at(30)).is_empty());
+        assert_eq!(events_destination(&mut d), []);
     }
 }
 

@@ -63,3 +63,30 @@ fn a_switchover_start_naming_an_ack_never_sent_is_refused() {
         )
     );
 }
+
+/// Found by trying the C API from the header alone (issue 11): a peer's
+/// device name in an Abort was cut to this build's `MAX_NAME_LEN`, so two
+/// builds reported different details for the same verdict. The machine
+/// keeps the name whole up to 255 bytes (the C error info's device field).
+#[test]
+fn a_peer_device_name_longer_than_ours_is_kept_whole() {
+    let mut s = source_with(&[], &[]);
+    let mut d = destination_with(&[]);
+    s.start(T0).unwrap();
+    pump(&mut s, &mut d, T0);
+    let long = "n".repeat(200);
+    let mut payload = vec![0xce, 0x01, 0x03, 0xc8, 0x01];
+    payload.extend_from_slice(long.as_bytes());
+    payload.push(0x07);
+    let mut frame = vec![0x08, 0x00, payload.len() as u8];
+    frame.extend_from_slice(&payload);
+    assert!(d.handle_input(at(1), &frame).is_err());
+    let e = d.error().unwrap();
+    assert_eq!(e.code, ErrorCode::DeviceUnsupported);
+    let Detail::Device(dev) = &e.detail else {
+        panic!("a device detail: {e:?}")
+    };
+    assert_eq!(dev.instance, 7);
+    assert_eq!(dev.name.len(), long.len().min(capacity::MAX_NAME_LEN));
+    assert_eq!(d.error_device_name(), Some(long.as_str()));
+}

@@ -406,7 +406,11 @@ mod versions {
         let future = Preamble::main(VersionRange::new(2, 3), NONCE);
         let mut bytes = future.to_bytes().to_vec();
         bytes.extend_from_slice(&[0x01, 0x00, 0x02, 0xff, 0xff]); // a Hello we cannot parse
-        let e = d.handle_input(T0, &bytes).unwrap_err();
+                                                                  // A refusal is no error of the call: only the preamble is read, the
+                                                                  // Reject waits for poll_transmit, the verdict is the machine's.
+        assert_eq!(d.handle_input(T0, &bytes), Ok(28));
+        assert!(d.rejected());
+        let e = d.error().cloned().unwrap();
         let want = Error::with(
             ErrorCode::NoCommonVersion,
             Detail::Versions {

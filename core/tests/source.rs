@@ -1128,8 +1128,14 @@ mod switched_over {
     }
 
     #[test]
-    fn abort_from_the_destination_fails_by_peer() {
-        let (mut s, mut d) = source_switched_over();
+    fn abort_that_crossed_the_decision_fails_by_peer() {
+        // The destination failed before it read SwitchoverStart (it is
+        // terminal once it has): its Abort crossed the decision on the wire.
+        let (mut s, mut d) = source_in_precopy();
+        d.approve(at(10), VFIO).unwrap();
+        pump(&mut s, &mut d, at(10));
+        s.start_switchover(at(20)).unwrap();
+        events_source(&mut s);
         d.abort(at(25));
         let want = Error::new(ErrorCode::LocalAbort);
         assert_eq!(

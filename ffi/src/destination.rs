@@ -40,7 +40,10 @@ pub struct accord_destination_config {
     pub version_min: u8,
     /// Highest protocol version accepted (default 1).
     pub version_max: u8,
-    /// From init to Hello, ms (default 5000).
+    /// From init to Hello, ms (default 5000). For every timeout: 0 puts the
+    /// deadline at the moment the wait starts (the next handle_timeout at or
+    /// after it fires), and `UINT64_MAX` (any deadline that would reach
+    /// `UINT64_MAX`) means none: it never fires.
     pub hello_timeout_ms: u64,
     /// From Welcome (or a lost channel) to the complete channel set, ms (default 10000).
     pub channels_timeout_ms: u64,
@@ -83,7 +86,8 @@ pub extern "C" fn accord_destination_config_default(
 
 /// Initialise a destination session in `dst` at `now_ms` (the Hello deadline
 /// starts here). On an invalid configuration the handle is initialised but
-/// unusable: `accord_destination_last_error` says why.
+/// unusable: `accord_destination_verdict` says why. As for
+/// `accord_source_init`, a refused init leaves a live session as it was.
 #[no_mangle]
 pub extern "C" fn accord_destination_init(
     dst: *mut accord_destination,
@@ -151,10 +155,23 @@ pub extern "C" fn accord_destination_find_device(
 }
 
 /// Feed `len` bytes received on the main channel (starting with the source's
-/// preamble). `*consumed` receives how many were used; present the rest
-/// again with more. An error means the migration failed (state FAILED) or the
-/// call was not valid now. A refused Hello is not an error of this call: it
-/// queues a Reject and an `ACCORD_EVENT_FAILED`; poll_transmit sends it.
+/// preamble). `*consumed` receives how many were used; the rest (an
+/// incomplete frame) must be presented again with more bytes. Never returns
+/// `ACCORD_NEED_MORE`: an incomplete frame is `ACCORD_OK` with `*consumed`
+/// less than `len`. Every whole frame is consumed (one call's events always
+/// fit the queue), up to and including SwitchoverStart: the bytes after it
+/// are the migration stream and are left unconsumed.
+///
+/// A refused Hello (or a source preamble without a common version) is not an
+/// error of this call: it returns `ACCORD_OK` with the bytes used, the state
+/// is FAILED, an `ACCORD_EVENT_FAILED` is queued and a Reject waits for
+/// `accord_destination_poll_transmit`, so that the source fails at once
+/// rather than at its Welcome deadline; `accord_destination_verdict` has the
+/// reason. Any other error means the migration failed on this call (state
+/// FAILED; an Abort for the source waits for poll_transmit) or the call was
+/// not valid now: `ACCORD_E_INVALID_STATE`, changing nothing, in FAILED and
+/// in SWITCHED_OVER. Whatever this returns, call poll_transmit until it
+/// writes 0 bytes before closing the connection.
 #[no_mangle]
 pub extern "C" fn accord_destination_handle_input(
     dst: *mut accord_destination,
@@ -174,8 +191,11 @@ pub extern "C" fn accord_destination_handle_input(
 
 /// Write pending bytes for the main channel (the preamble first) into `buf`
 /// (capacity `len`); `*written` receives the count, 0 if nothing is pending.
-/// `ACCORD_E_BUFFER_TOO_SMALL` (nothing lost) if the next frame does not fit:
-/// `ACCORD_BUFFER_SIZE` bytes always do.
+/// The preamble and the first frame (Welcome or Reject) go out as one unit:
+/// the buffer must hold both. `ACCORD_E_BUFFER_TOO_SMALL` (nothing written,
+/// nothing lost) if the next unit does not fit: `ACCORD_BUFFER_SIZE` bytes
+/// always do. Keeps working in FAILED: the Reject or Abort still has to go
+/// out.
 #[no_mangle]
 pub extern "C" fn accord_destination_poll_transmit(
     dst: *mut accord_destination,
@@ -194,7 +214,9 @@ pub extern "C" fn accord_destination_poll_transmit(
 }
 
 /// Take the next event into `*event` (`kind` is `ACCORD_EVENT_NONE` when
-/// none is pending).
+/// none is pending). Keeps working in FAILED and SWITCHED_OVER. A caller that
+/// takes every pending event after each call never loses one, at any
+/// capacity: one call queues at most `ACCORD_EVENTS_PER_CALL` events.
 #[no_mangle]
 pub extern "C" fn accord_destination_poll_event(
     dst: *mut accord_destination,
@@ -207,7 +229,8 @@ pub extern "C" fn accord_destination_poll_event(
 }
 
 /// `*deadline_ms` receives when to call `accord_destination_handle_timeout`
-/// next, or `ACCORD_NO_DEADLINE`.
+/// next, or `ACCORD_NO_DEADLINE` if nothing is being waited for (so in
+/// FAILED and SWITCHED_OVER).
 #[no_mangle]
 pub extern "C" fn accord_destination_poll_timeout(
     dst: *const accord_destination,
@@ -219,9 +242,12 @@ pub extern "C" fn accord_destination_poll_timeout(
     })
 }
 
-/// Act on every deadline that has passed at `now_ms`. Returns the verdict
-/// (e.g. `ACCORD_E_CHANNELS_TIMEOUT`, detail: the first missing channel and
-/// how many) if a deadline failed the migration in this call.
+/// Act on every deadline that has passed at `now_ms`: a deadline fires when
+/// `now_ms` equals it or is later. Returns the verdict (e.g.
+/// `ACCORD_E_CHANNELS_TIMEOUT`, detail: the first missing channel and how
+/// many) if a deadline failed the migration in this call, `ACCORD_OK`
+/// otherwise (also when called early, or in FAILED or SWITCHED_OVER, where
+/// nothing changes).
 #[no_mangle]
 pub extern "C" fn accord_destination_handle_timeout(
     dst: *mut accord_destination,
@@ -261,8 +287,11 @@ pub extern "C" fn accord_destination_accept_channel(
     })
 }
 
-/// A secondary channel's connection broke: starts the channels deadline
-/// again; the source re-attaches it with the same name.
+/// A secondary channel's connection broke: in PRECOPY it starts the channels
+/// deadline again; the source re-attaches it with the same name. In
+/// SWITCHED_OVER (terminal) the channel is only marked lost so that its
+/// re-attach is accepted: no deadline, no change of state.
+/// `ACCORD_E_INVALID_ARGUMENT` for a channel that is not attached.
 #[no_mangle]
 pub extern "C" fn accord_destination_channel_lost(
     dst: *mut accord_destination,
@@ -302,7 +331,9 @@ pub extern "C" fn accord_destination_revoke(
 }
 
 /// Fail the migration from the caller's side (`ACCORD_E_LOCAL_ABORT`); the
-/// source is told by an Abort frame at the next poll_transmit.
+/// source is told by an Abort frame at the next poll_transmit (if its
+/// preamble has arrived). Changes nothing in FAILED and in SWITCHED_OVER,
+/// which is terminal (the source has decided).
 #[no_mangle]
 pub extern "C" fn accord_destination_abort(
     dst: *mut accord_destination,
@@ -384,7 +415,8 @@ pub extern "C" fn accord_destination_device(
     })
 }
 
-/// `*dropped` receives how many events were dropped because the queue was full.
+/// `*dropped` receives how many events were dropped because the queue was
+/// full: always 0 for a caller that polls every event after each call.
 #[no_mangle]
 pub extern "C" fn accord_destination_dropped_events(
     dst: *const accord_destination,
@@ -403,4 +435,16 @@ pub extern "C" fn accord_destination_last_error(
     info: *mut accord_error_info,
 ) -> accord_result {
     handle::last_error::<Destination>(dst, info)
+}
+
+/// The session's verdict, as `accord_source_verdict`: why init refused its
+/// configuration, or why the migration failed (for a refused Hello, the
+/// code and detail of the Reject). `ACCORD_OK` while it has not failed; no
+/// later call changes it.
+#[no_mangle]
+pub extern "C" fn accord_destination_verdict(
+    dst: *const accord_destination,
+    info: *mut accord_error_info,
+) -> accord_result {
+    handle::verdict::<Destination>(dst, info)
 }

@@ -9,7 +9,7 @@
 use core::ffi::c_char;
 use core::fmt::{self, Write};
 
-use accord_core::error::{Detail, DeviceName, Error, ErrorCode};
+use accord_core::error::{Detail, DeviceName, Error, ErrorCode, PeerName};
 use accord_core::{CapabilityId, Role, VersionRange};
 
 use crate::types::ACCORD_DEVICE_NAME_SIZE;
@@ -290,6 +290,19 @@ impl Fail {
             argument: None,
         }
     }
+
+    /// The device name of a DEVICE detail: `whole` (a peer's name, up to
+    /// 255 bytes) where it is longer than the detail's copy, which holds at
+    /// most this build's `MAX_NAME_LEN`.
+    fn device_name<'a>(&'a self, whole: Option<&'a str>) -> Option<&'a str> {
+        match &self.detail {
+            Detail::Device(d) => match whole {
+                Some(w) if w.len() > d.name.len() => Some(w),
+                _ => Some(d.name.as_str()),
+            },
+            _ => None,
+        }
+    }
 }
 
 impl From<Error> for Fail {
@@ -330,6 +343,12 @@ pub(crate) fn copy_cstr(dst: &mut [c_char], s: &str) -> bool {
 impl Fail {
     /// The C view of this error.
     pub fn to_info(&self) -> accord_error_info {
+        self.to_info_named(None)
+    }
+
+    /// The C view of this error, a DEVICE detail's name taken from `whole`
+    /// where that is longer (see `device_name`).
+    pub fn to_info_named(&self, whole: Option<&str>) -> accord_error_info {
         let mut i = accord_error_info {
             code: self.code,
             ..Default::default()
@@ -355,7 +374,7 @@ impl Fail {
             Detail::Device(d) => {
                 i.detail = ACCORD_DETAIL_DEVICE;
                 i.instance = d.instance;
-                copy_cstr(&mut i.device, d.name.as_str());
+                copy_cstr(&mut i.device, self.device_name(whole).unwrap_or_default());
             }
             Detail::Versions {
                 source,
@@ -395,9 +414,10 @@ impl Fail {
         i
     }
 
-    /// Rebuild an error from its C view (for `accord_error_format`).
+    /// Rebuild an error from its C view (for `accord_error_format`); a
+    /// device name longer than this build's names goes to `whole`.
     /// `None` if the detail kind or a role in it is unknown.
-    pub fn from_info(i: &accord_error_info) -> Option<Fail> {
+    pub fn from_info(i: &accord_error_info, whole: &mut PeerName) -> Option<Fail> {
         let role = || Role::from_u8(i.role);
         let detail = match i.detail {
             ACCORD_DETAIL_NONE => Detail::None,
@@ -413,8 +433,12 @@ impl Fail {
                     *d = *s as u8;
                 }
                 let s = core::str::from_utf8(raw.get(..len)?).ok()?;
+                // The detail keeps what fits this build's names; `whole`
+                // keeps a longer (peer's) name for the text.
                 let mut name = accord_core::Name::new();
-                name.push_str(s).ok()?;
+                if name.push_str(s).is_err() {
+                    whole.push_str(s).ok()?;
+                }
                 Detail::Device(DeviceName {
                     name,
                     instance: i.instance,
@@ -439,11 +463,7 @@ impl Fail {
                 got: i.got,
             },
             ACCORD_DETAIL_ARGUMENT => {
-                return Some(Fail {
-                    code: i.code,
-                    detail: Detail::None,
-                    argument: Some((i.argument, i.expected, i.got)),
-                })
+                return Some(Fail::arg_value(i.code, i.argument, i.expected, i.got))
             }
             _ => return None,
         };
@@ -458,6 +478,22 @@ impl Fail {
 /// The protocol code with this number, if any.
 pub(crate) fn core_code(code: accord_result) -> Option<ErrorCode> {
     u16::try_from(code).ok().and_then(ErrorCode::from_u16)
+}
+
+/// A [`Fail`] whose DEVICE detail's name may be longer than this build's
+/// names (a peer's), for `accord_error_format`.
+pub(crate) struct Named<'a>(pub &'a Fail, pub Option<&'a str>);
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Named(fail, whole) = *self;
+        match (core_code(fail.code), &fail.detail, fail.device_name(whole)) {
+            (Some(c), Detail::Device(d), Some(name)) => {
+                write!(f, "{c}: device \"{name}\" instance {}", d.instance)
+            }
+            _ => fail.fmt(f),
+        }
+    }
 }
 
 impl fmt::Display for Fail {
@@ -659,11 +695,12 @@ pub extern "C" fn accord_error_format(
     // SAFETY: buf is non-null (checked above) and the caller promises `len`
     // writable bytes there.
     let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    let Some(fail) = Fail::from_info(info) else {
+    let mut whole = PeerName::new();
+    let Some(fail) = Fail::from_info(info, &mut whole) else {
         return ACCORD_ERR_BAD_ENUM;
     };
     let mut w = CBuf::new(out);
-    let _ = write!(w, "{fail}");
+    let _ = write!(w, "{}", Named(&fail, Some(whole.as_str())));
     let (fits, n) = w.finish();
     if !needed.is_null() && crate::handle::aligned(needed) {
         // SAFETY: non-null and aligned; the caller passes a size_t to write.

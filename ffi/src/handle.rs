@@ -17,6 +17,7 @@
 use core::ffi::c_char;
 use core::mem::{align_of, size_of};
 
+use accord_core::error::PeerName;
 use accord_core::legacy::Classifier;
 use accord_core::{capacity, Destination, Error, Source};
 
@@ -75,6 +76,8 @@ pub struct accord_source {
 
 /// Storage for one destination session. Opaque: only accord functions touch
 /// it. Zero it or pass it to `accord_destination_init` before any other call.
+/// It holds no pointers into itself, so it may be copied while no call is
+/// running.
 #[repr(C)]
 pub struct accord_destination {
     opaque: [u64; ACCORD_DESTINATION_STORAGE_WORDS],
@@ -107,15 +110,19 @@ const _: () = assert!(align_of::<Cell<Source>>() <= align_of::<accord_source>())
 const _: () = assert!(align_of::<Cell<Destination>>() <= align_of::<accord_destination>());
 
 /// What lives in the storage: the magic word first (so that it can be read
-/// without knowing the rest), the last error, and the state machine (`None`
-/// after a failed init).
+/// without knowing the rest), the last error, and the state machine (or,
+/// after an init that refused its configuration, that refusal: the
+/// session's verdict).
 #[repr(C)]
 pub struct Cell<M> {
     magic: u64,
     /// The last error of a call on this handle (see `accord_*_last_error`).
     pub last: Fail,
-    /// The state machine.
-    pub machine: Option<M>,
+    /// `last`'s device name whole, when it is a peer's name longer than
+    /// the detail's copy (this build's `MAX_NAME_LEN`); empty otherwise.
+    pub last_name: PeerName,
+    /// The state machine, or why init refused to build one.
+    pub machine: Result<M, Fail>,
 }
 
 /// A state machine that lives in a handle.
@@ -128,6 +135,8 @@ pub trait Machine: Sized {
     const OTHER_MAGICS: [u64; 2];
     /// Why the migration failed, if it has.
     fn failure(&self) -> Option<&Error>;
+    /// The device name of that failure's detail, whole (a peer's, up to 255 bytes).
+    fn failure_name(&self) -> Option<&str>;
 }
 
 const SOURCE_MAGIC: u64 = u64::from_le_bytes(*b"acrdSRC1");
@@ -141,6 +150,9 @@ impl Machine for Source {
     fn failure(&self) -> Option<&Error> {
         self.error()
     }
+    fn failure_name(&self) -> Option<&str> {
+        self.error_device_name()
+    }
 }
 
 impl Machine for Destination {
@@ -150,6 +162,9 @@ impl Machine for Destination {
     fn failure(&self) -> Option<&Error> {
         self.error()
     }
+    fn failure_name(&self) -> Option<&str> {
+        self.error_device_name()
+    }
 }
 
 impl Machine for Classifier {
@@ -157,6 +172,9 @@ impl Machine for Classifier {
     const MAGIC: u64 = CLASSIFIER_MAGIC;
     const OTHER_MAGICS: [u64; 2] = [SOURCE_MAGIC, DESTINATION_MAGIC];
     fn failure(&self) -> Option<&Error> {
+        None
+    }
+    fn failure_name(&self) -> Option<&str> {
         None
     }
 }
@@ -209,8 +227,11 @@ pub(crate) fn cell_mut<'a, M: Machine>(
 }
 
 /// Initialise the storage at `p` with the machine `make` builds. On failure
-/// the handle is still initialised (so `accord_*_last_error` says why) but
-/// holds no machine: other calls return `ACCORD_E_INVALID_STATE`.
+/// the handle is still initialised (so `accord_*_last_error` and
+/// `accord_*_verdict` say why) but holds no machine: other calls return
+/// `ACCORD_E_INVALID_STATE`. A live session (a handle whose init succeeded)
+/// is replaced only by a successful init: a refused one leaves it as it was
+/// and is recorded as the last error only.
 pub(crate) fn init<M: Machine>(
     p: *mut M::Storage,
     make: impl FnOnce() -> Result<M, Fail>,
@@ -221,19 +242,30 @@ pub(crate) fn init<M: Machine>(
     if !aligned(p.cast::<Cell<M>>()) {
         return ACCORD_ERR_MISALIGNED;
     }
-    let (machine, last) = match make() {
-        Ok(m) => (Some(m), Fail::NONE),
-        Err(f) => (None, f),
+    let made = make();
+    if let Err(f) = &made {
+        if let Ok(cell) = cell_mut::<M>(p) {
+            if cell.machine.is_ok() {
+                cell.last = f.clone();
+                return f.code;
+            }
+        }
+    }
+    let last = match &made {
+        Ok(_) => Fail::NONE,
+        Err(f) => f.clone(),
     };
     let code = last.code;
     // SAFETY: non-null and aligned (checked above); the storage type is at
-    // least as large as Cell<M> (const assertion). `write` does not read or
-    // drop the old contents, which may be anything.
+    // least as large as Cell<M> (const assertion). `write` neither reads nor
+    // drops the old contents, which may be anything: a machine owns no
+    // resources (nothing is allocated), so overwriting one leaks nothing.
     unsafe {
         p.cast::<Cell<M>>().write(Cell {
             magic: M::MAGIC,
             last,
-            machine,
+            last_name: PeerName::new(),
+            machine: made,
         })
     };
     code
@@ -265,25 +297,42 @@ pub(crate) fn with_mut<M: Machine>(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let Some(m) = cell.machine.as_mut() else {
+    let Ok(m) = cell.machine.as_mut() else {
         cell.last = Fail::code(accord_core::ErrorCode::InvalidState);
         return cell.last.code;
     };
     let failed_before = m.failure().is_some();
     let r = f(m);
-    if !failed_before {
-        if let Some(e) = m.failure() {
-            cell.last = Fail::from(e);
-        }
+    let verdict = match m.failure() {
+        Some(e) if !failed_before => Some(e),
+        _ => None,
+    };
+    // The verdict's device name whole, kept beside `last` (not in Fail,
+    // which every call returns and should stay small).
+    let mut last_name = PeerName::new();
+    if let Some(name) = verdict.and_then(|_| m.failure_name()) {
+        let _ = last_name.push_str(name);
     }
-    match r {
-        Ok(()) => ACCORD_OK,
-        Err(fail) => {
+    let code = match (r, verdict) {
+        (Ok(()), None) => return ACCORD_OK,
+        (Ok(()), Some(v)) => {
+            cell.last = Fail::from(v);
+            ACCORD_OK
+        }
+        // The call failed the migration: the verdict is its error.
+        (Err(fail), Some(v)) if fail.code == Fail::from(v).code => {
+            cell.last = Fail::from(v);
+            fail.code
+        }
+        (Err(fail), _) => {
+            last_name.clear();
             let code = fail.code;
             cell.last = fail;
             code
         }
-    }
+    };
+    cell.last_name = last_name;
+    code
 }
 
 /// Run `f` on an initialised machine without changing it. Errors are not
@@ -296,7 +345,7 @@ pub(crate) fn with_ref<M: Machine>(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let Some(m) = cell.machine.as_ref() else {
+    let Ok(m) = cell.machine.as_ref() else {
         return i32::from(accord_core::ErrorCode::InvalidState.as_u16());
     };
     match f(m) {
@@ -305,10 +354,11 @@ pub(crate) fn with_ref<M: Machine>(
     }
 }
 
-/// Fill `out` with the handle's last error.
-pub(crate) fn last_error<M: Machine>(
+/// Fill `out` with what `info` reads from the handle's cell.
+fn report<M: Machine>(
     p: *const M::Storage,
     out: *mut accord_error_info,
+    info: impl FnOnce(&Cell<M>) -> accord_error_info,
 ) -> accord_result {
     let cell = match cell_ref::<M>(p) {
         Ok(c) => c,
@@ -316,11 +366,36 @@ pub(crate) fn last_error<M: Machine>(
     };
     match out_ref(out, 2) {
         Ok(o) => {
-            *o = cell.last.to_info();
+            *o = info(cell);
             ACCORD_OK
         }
         Err(f) => f.code,
     }
+}
+
+/// Fill `out` with the handle's last error.
+pub(crate) fn last_error<M: Machine>(
+    p: *const M::Storage,
+    out: *mut accord_error_info,
+) -> accord_result {
+    report::<M>(p, out, |cell| {
+        cell.last.to_info_named(Some(cell.last_name.as_str()))
+    })
+}
+
+/// Fill `out` with the session's verdict: why init refused it, or why the
+/// migration failed; `ACCORD_OK` while nothing has.
+pub(crate) fn verdict<M: Machine>(
+    p: *const M::Storage,
+    out: *mut accord_error_info,
+) -> accord_result {
+    report::<M>(p, out, |cell| match &cell.machine {
+        Ok(m) => m
+            .failure()
+            .map_or(Fail::NONE, Fail::from)
+            .to_info_named(m.failure_name()),
+        Err(refused) => refused.to_info(),
+    })
 }
 
 /// A caller's output pointer (argument `position`), checked.

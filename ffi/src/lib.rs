@@ -28,7 +28,9 @@
 // C names: accord_source, accord_event, ...
 #![allow(non_camel_case_types)]
 
-#[cfg(feature = "std")]
+// std is linked unless this build brings its own runtime (ffi/build.rs:
+// bare-metal targets and the C library of scripts/build-c-lib.sh).
+#[cfg(not(accord_own_runtime))]
 extern crate std;
 
 // The order of these modules is the order of the header's sections.
@@ -50,15 +52,57 @@ pub use error::*;
 pub use handle::{accord_destination, accord_legacy_classifier, accord_source};
 pub use types::*;
 
-/// Firmware builds (`--no-default-features`) have no std to provide a panic
-/// handler. accord-core and this crate are written not to panic; should one
-/// survive anyway, stop here rather than return into C with broken state.
-#[cfg(all(not(feature = "std"), not(test)))]
+/// libaccord.a (scripts/build-c-lib.sh) and bare-metal builds are without
+/// std: a C program then links only accord's own code, and this handler
+/// replaces std's. accord-core and this crate are written not to
+/// panic; should one survive anyway, stop the process here, without
+/// formatting a message and without unwinding into C. The release profile
+/// sets `panic = "abort"`, so no landing pads exist either.
+#[cfg(all(accord_own_runtime, not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    abort()
+}
+
+/// Hosted targets: libc's `abort()` (SIGABRT, a core dump, the C program's
+/// own handlers), which every C program that links libaccord.a has.
+#[cfg(all(accord_own_runtime, not(test), not(target_os = "none")))]
+fn abort() -> ! {
+    extern "C" {
+        fn abort() -> !;
+    }
+    // SAFETY: abort() takes no arguments and never returns; every hosted C
+    // runtime provides it.
+    unsafe { abort() }
+}
+
+/// Bare-metal targets: no libc to call; park the core.
+#[cfg(all(accord_own_runtime, not(test), target_os = "none"))]
+fn abort() -> ! {
     loop {
         core::hint::spin_loop();
     }
+}
+
+// Rust's precompiled `core` and `compiler_builtins` for hosted targets are
+// built to unwind, and some of their objects refer to `rust_eh_personality`,
+// which std would define. A program that pulls such an object in (a plain
+// `cargo build` archive without LTO always does; the LTO archive for some
+// compiler builtins) needs a definition. This one is weak, so std's own wins
+// when a program also links a Rust library with std, and it aborts: nothing
+// in accord unwinds (panic = "abort"), so it is never called. ELF targets
+// only (`.weak`/`.set` are ELF directives): every Linux host QEMU runs on.
+#[cfg(all(accord_own_runtime, not(test), target_os = "linux"))]
+core::arch::global_asm!(
+    ".weak rust_eh_personality",
+    ".set rust_eh_personality, {personality}",
+    personality = sym eh_personality,
+);
+
+/// The body of the weak `rust_eh_personality` above.
+#[cfg(all(accord_own_runtime, not(test), target_os = "linux"))]
+extern "C" fn eh_personality() -> ! {
+    abort()
 }
 
 /// Library version, as `accord_version()` reports it.

@@ -36,7 +36,10 @@ pub struct accord_source_config {
     pub version_max: u8,
     /// `ACCORD_ACK_POLICY_*`: what the ack deadline does (default FAIL).
     pub ack_policy: accord_ack_policy,
-    /// From `accord_source_start` to Welcome, ms (default 5000).
+    /// From `accord_source_start` to Welcome, ms (default 5000). For every
+    /// timeout: 0 puts the deadline at the moment the wait starts (the next
+    /// handle_timeout at or after it fires), and `UINT64_MAX` (any deadline
+    /// that would reach `UINT64_MAX`) means none: it never fires.
     pub welcome_timeout_ms: u64,
     /// From Welcome (or a lost channel) to ChannelsReady, ms (default 15000).
     pub channels_timeout_ms: u64,
@@ -131,9 +134,12 @@ pub extern "C" fn accord_source_config_default(cfg: *mut accord_source_config) -
 /// 16 bytes of caller entropy that name this migration on every channel.
 /// Refuses an invalid configuration (e.g. `ACCORD_E_INVALID_OFFER` for
 /// switchover-ack required without return-path); the handle is then
-/// initialised but unusable: `accord_source_last_error` says why, every other
-/// call returns `ACCORD_E_INVALID_STATE`. Initialising a live handle again
-/// discards its session.
+/// initialised but unusable: `accord_source_verdict` (and, until another call
+/// fails, `accord_source_last_error`) says why, every other call returns
+/// `ACCORD_E_INVALID_STATE`. Initialising a live handle again discards its
+/// session, but only if the new init succeeds: a refused init (a NULL `cfg`
+/// or `nonce`, a bad enum value, an invalid configuration) leaves a live
+/// session as it was and is recorded as its last error only.
 #[no_mangle]
 pub extern "C" fn accord_source_init(
     src: *mut accord_source,
@@ -162,6 +168,9 @@ pub extern "C" fn accord_source_deinit(src: *mut accord_source) -> accord_result
 /// instance id, `wants_ack` whether its initial data must be loaded on the
 /// destination before switchover (QEMU's `switchover_ack_needed`). `id` (may
 /// be NULL) receives the device's id in this source's table (0, 1, ...).
+/// `ACCORD_E_CAPACITY_EXCEEDED` when `ACCORD_MAX_DEVICES` are listed, or when
+/// this device would make the Hello longer than one frame (detail VALUE:
+/// expected 16384, got the Hello's length); the device is then not listed.
 #[no_mangle]
 pub extern "C" fn accord_source_add_device(
     src: *mut accord_source,
@@ -186,8 +195,17 @@ pub extern "C" fn accord_source_start(src: *mut accord_source, now_ms: u64) -> a
 
 /// Feed `len` bytes received on the main channel. `*consumed` receives how
 /// many were used: bytes of an incomplete frame are left; present them again
-/// with more. An error means the migration failed (state FAILED; the code is
-/// the verdict, e.g. a Reject's) or the call was not valid now.
+/// with more. Never returns `ACCORD_NEED_MORE`: an incomplete frame is
+/// `ACCORD_OK` with `*consumed` less than `len`. So that no event is lost,
+/// one call consumes frames only while their events fit the queue: should
+/// more than `ACCORD_EVENTS_PER_CALL` event-making frames (acks and revokes)
+/// arrive at once, it stops after those, returning `ACCORD_OK` with whole
+/// frames left. Take the events, then call again with the rest; a loop that
+/// calls until `*consumed` is 0 handles both cases. An error means the
+/// migration failed (state FAILED; the code is the verdict, e.g. a Reject's:
+/// `accord_source_verdict` keeps it) or the call was not valid now
+/// (`ACCORD_E_INVALID_STATE` before `accord_source_start` and in FAILED,
+/// changing nothing).
 #[no_mangle]
 pub extern "C" fn accord_source_handle_input(
     src: *mut accord_source,
@@ -207,8 +225,11 @@ pub extern "C" fn accord_source_handle_input(
 
 /// Write pending bytes for the main channel into `buf` (capacity `len`):
 /// as many whole frames as fit. `*written` receives the count, 0 if nothing
-/// is pending. `ACCORD_E_BUFFER_TOO_SMALL` (nothing written, nothing lost) if
-/// the next frame does not fit: `ACCORD_BUFFER_SIZE` bytes always do.
+/// is pending. The preamble and the Hello go out as one unit: the buffer
+/// must hold both (28 bytes and the Hello). `ACCORD_E_BUFFER_TOO_SMALL`
+/// (nothing written, nothing lost) if the next unit does not fit:
+/// `ACCORD_BUFFER_SIZE` bytes always do. Keeps working in FAILED: an Abort
+/// for the destination may still be pending.
 #[no_mangle]
 pub extern "C" fn accord_source_poll_transmit(
     src: *mut accord_source,
@@ -227,7 +248,9 @@ pub extern "C" fn accord_source_poll_transmit(
 }
 
 /// Take the next event into `*event` (`kind` is `ACCORD_EVENT_NONE` when
-/// none is pending).
+/// none is pending). Keeps working in FAILED and SWITCHED_OVER. A caller that
+/// takes every pending event after each call never loses one, at any
+/// capacity: one call queues at most `ACCORD_EVENTS_PER_CALL` events.
 #[no_mangle]
 pub extern "C" fn accord_source_poll_event(
     src: *mut accord_source,
@@ -253,9 +276,11 @@ pub extern "C" fn accord_source_poll_timeout(
     })
 }
 
-/// Act on every deadline that has passed at `now_ms`. Returns the verdict
-/// code (e.g. `ACCORD_E_WELCOME_TIMEOUT`) if a deadline failed the migration
-/// in this call, `ACCORD_OK` otherwise.
+/// Act on every deadline that has passed at `now_ms`: a deadline fires when
+/// `now_ms` equals it or is later. Returns the verdict code (e.g.
+/// `ACCORD_E_WELCOME_TIMEOUT`) if a deadline failed the migration in this
+/// call, `ACCORD_OK` otherwise (also when called early, and in FAILED and
+/// SWITCHED_OVER, where nothing is waited for).
 #[no_mangle]
 pub extern "C" fn accord_source_handle_timeout(
     src: *mut accord_source,
@@ -275,6 +300,9 @@ pub extern "C" fn accord_source_handle_timeout(
 /// device-state 0..): before Welcome the ones offered, after it the agreed
 /// ones. Writes up to `cap` entries to `out` (may be NULL when `cap` is 0) and
 /// the total count to `*count`; `ACCORD_E_BUFFER_TOO_SMALL` if `cap` is less.
+/// So `accord_source_channels(src, NULL, 0, &n)` is a size query: it sets `n`
+/// and returns `ACCORD_E_BUFFER_TOO_SMALL` when there is any channel,
+/// `ACCORD_OK` when there is none.
 #[no_mangle]
 pub extern "C" fn accord_source_channels(
     src: *const accord_source,
@@ -369,7 +397,10 @@ pub extern "C" fn accord_source_start_switchover(
 }
 
 /// Fail the migration from the caller's side (`ACCORD_E_LOCAL_ABORT`); the
-/// destination is told by an Abort frame at the next poll_transmit.
+/// destination is told by an Abort frame at the next poll_transmit (from
+/// `accord_source_start` on). Changes nothing in FAILED and in SWITCHED_OVER:
+/// the destination has read the decision before any Abort and stays
+/// SWITCHED_OVER, so both sides keep that outcome.
 #[no_mangle]
 pub extern "C" fn accord_source_abort(src: *mut accord_source, now_ms: u64) -> accord_result {
     handle::with_mut::<Source>(src, |s| {
@@ -482,7 +513,9 @@ pub(crate) fn device_info(
 }
 
 /// `*dropped` receives how many events were dropped because the event queue
-/// (`ACCORD_EVENT_QUEUE`) was full: poll events after every call.
+/// was full. Always 0 for a caller that takes every event after each call
+/// (one call queues at most `ACCORD_EVENTS_PER_CALL`, and the queue holds at
+/// least that many); a caller that lets events pile up loses the oldest.
 #[no_mangle]
 pub extern "C" fn accord_source_dropped_events(
     src: *const accord_source,
@@ -494,15 +527,31 @@ pub extern "C" fn accord_source_dropped_events(
     })
 }
 
-/// The detail of the last error on this handle: the last call that failed,
-/// or the migration's verdict if a later call (a Reject read by
-/// handle_input, a deadline) failed the migration. `code` is `ACCORD_OK` if
-/// nothing failed yet. Boundary errors about the handle itself (NULL, not
-/// initialised, wrong role) cannot be recorded in it and are only returned.
+/// The detail of the last error on this handle: the last call that failed
+/// (for any reason: an argument, a refusal, or a failure of the migration),
+/// or the migration's verdict if a later call that returned `ACCORD_OK`
+/// (a deadline, a Reject or Abort read by handle_input) failed it. `code` is
+/// `ACCORD_OK` if nothing failed yet. A later refused call replaces it: for
+/// why the session failed, read `accord_source_verdict`. Boundary errors
+/// about the handle itself (NULL, not initialised, wrong role) cannot be
+/// recorded in it and are only returned.
 #[no_mangle]
 pub extern "C" fn accord_source_last_error(
     src: *const accord_source,
     info: *mut accord_error_info,
 ) -> accord_result {
     handle::last_error::<Source>(src, info)
+}
+
+/// The session's verdict into `*info`: why `accord_source_init` refused its
+/// configuration, or why the migration failed (the code and detail both
+/// sides report, e.g. a Reject's). `code` is `ACCORD_OK` while the session
+/// has not failed. Set once: no later call, refused or not, changes it
+/// (unlike `accord_source_last_error`).
+#[no_mangle]
+pub extern "C" fn accord_source_verdict(
+    src: *const accord_source,
+    info: *mut accord_error_info,
+) -> accord_result {
+    handle::verdict::<Source>(src, info)
 }

@@ -108,19 +108,23 @@ pub const ACCORD_EVENT_CHANNEL_REFUSED: accord_event_kind = 3;
 pub const ACCORD_EVENT_CHANNEL_REATTACHED: accord_event_kind = 4;
 /// Every negotiated channel is attached.
 pub const ACCORD_EVENT_CHANNELS_READY: accord_event_kind = 5;
-/// Destination: a device approved (`device`, `pending`).
+/// Destination: a device approved (`device`: its destination registry id,
+/// as `accord_destination_register_device` gave it; `pending`).
 pub const ACCORD_EVENT_DEVICE_APPROVED: accord_event_kind = 6;
-/// Destination: a device withdrew its approval (`device`, `pending`).
+/// Destination: a device withdrew its approval (`device`: destination
+/// registry id; `pending`).
 pub const ACCORD_EVENT_DEVICE_REVOKED: accord_event_kind = 7;
 /// The switchover-ack was queued (destination) or received (source) (`epoch`).
 pub const ACCORD_EVENT_SWITCHOVER_ACKED: accord_event_kind = 8;
 /// Source: the destination revoked ack `epoch` because `device` withdrew.
+/// `device` is a source table id (as `accord_source_add_device` gave it),
+/// not the destination's registry id that DEVICE_* events carry.
 pub const ACCORD_EVENT_SWITCHOVER_REVOKED: accord_event_kind = 9;
 /// Source: the ack deadline passed under `ACCORD_ACK_POLICY_PROCEED`.
 pub const ACCORD_EVENT_ACK_WAIVED: accord_event_kind = 10;
 /// The switchover decision was sent or received (`epoch`, `waived`).
 pub const ACCORD_EVENT_SWITCHOVER_STARTED: accord_event_kind = 11;
-/// The migration failed (`code`, `by_peer`); `accord_*_last_error` has the detail.
+/// The migration failed (`code`, `by_peer`); `accord_*_verdict` has the detail.
 pub const ACCORD_EVENT_FAILED: accord_event_kind = 12;
 
 /// A channel's name: its role and its index within the role.

@@ -259,6 +259,24 @@ fn the_boundary_refuses_bad_pointers_and_storage() {
         accord_source_init(&mut *s, &scfg, NONCE.as_ptr()),
         ACCORD_OK
     );
+    // A refused init on a live handle leaves its session as it was.
+    let mut live = source_storage();
+    assert_eq!(
+        accord_source_init(&mut *live, &scfg, NONCE.as_ptr()),
+        ACCORD_OK
+    );
+    assert_eq!(accord_source_start(&mut *live, 0), ACCORD_OK);
+    assert_eq!(
+        accord_source_init(&mut *live, null(), NONCE.as_ptr()),
+        ACCORD_ERR_NULL_POINTER
+    );
+    assert_eq!(state_s(&live), ACCORD_STATE_AWAIT_WELCOME);
+    // SAFETY: plain C struct, filled by the call below.
+    let mut info: accord_error_info = unsafe { zeroed() };
+    assert_eq!(accord_source_verdict(&*live, &mut info), ACCORD_OK);
+    assert_eq!(info.code, ACCORD_OK);
+    assert_eq!(accord_source_last_error(&*live, &mut info), ACCORD_OK);
+    assert_eq!(info.code, ACCORD_ERR_NULL_POINTER);
 
     // Misaligned storage: 4 bytes into a u64 buffer.
     let words = size_of::<accord_source>() / 8 + 1;

@@ -33,14 +33,21 @@ fn generate() -> String {
 #define ACCORD_DESTINATION_STORAGE_WORDS {dst}
 #define ACCORD_LEGACY_CLASSIFIER_STORAGE_WORDS {lgc}
 
-/* Capacities of the build this header was generated for (set at build time
- * through the environment variables of the same names; docs/PROTOCOL.md §10). */
+/* Capacities of the build this header was generated for: libaccord.a's
+ * hosted defaults (255 multifd channels + preempt before the Hello, 256
+ * devices) unless the environment variables of the same names were set at
+ * build time (docs/PROTOCOL.md §10). */
 #define ACCORD_MAX_DEVICES {devices}
 #define ACCORD_MAX_CHANNELS {channels}
 #define ACCORD_MAX_EARLY_CHANNELS {early}
 #define ACCORD_MAX_NAME_LEN {name}
 #define ACCORD_MAX_CAPABILITIES {caps}
 #define ACCORD_EVENT_QUEUE {events}
+
+/* The most events one call queues. The event queue holds
+ * ACCORD_EVENT_QUEUE events but never fewer than this, so a caller that takes
+ * every event after each call never loses one (docs/PROTOCOL.md §10). */
+#define ACCORD_EVENTS_PER_CALL {per_call}
 "#,
         major = env!("CARGO_PKG_VERSION_MAJOR"),
         minor = env!("CARGO_PKG_VERSION_MINOR"),
@@ -54,6 +61,7 @@ fn generate() -> String {
         name = capacity::MAX_NAME_LEN,
         caps = capacity::MAX_CAPABILITIES,
         events = capacity::EVENT_QUEUE,
+        per_call = accord_core::event::EVENTS_PER_CALL,
     );
     let mut cfg = cbindgen::Config {
         language: cbindgen::Language::C,

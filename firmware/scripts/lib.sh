@@ -104,9 +104,8 @@ fw_run() { # elf [stderr-file]
         -semihosting-config enable=on,target=native -kernel "$1" </dev/null 2>"${2:-/dev/null}"
 }
 
-# Whether accord-ffi can build as an embedded static library: it needs a
-# `std` feature (default on) that `--no-default-features` turns off. Until
-# the C API branch lands, ffi/Cargo.toml has none and the crate is hosted.
+# Whether accord-ffi can build as an embedded static library: it has a `std`
+# feature (opt-in), i.e. the crate is no_std without it.
 ffi_is_embeddable() {
     sed -n '/^\[features\]/,/^\[/p' "$ROOT/ffi/Cargo.toml" | grep -qE '^std[[:space:]]*='
 }

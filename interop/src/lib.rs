@@ -11,6 +11,8 @@
 //! - [`wire`]: just enough of QEMU's legacy formats to check captures,
 //!   written independently of accord-core (the tests' ground truth).
 //! - [`scenario`]: one migration, end to end, within deadlines.
+//! - [`live`]: two QEMUs of any binaries and settings, step by step, and
+//!   their accord trace lines (tests of QEMU with accord).
 //!
 //! Needs `qemu-system-x86_64` 10.x: `sudo bash scripts/install-qemu.sh`.
 
@@ -18,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod legacy;
+pub mod live;
 pub mod qemu;
 pub mod qmp;
 pub mod relay;

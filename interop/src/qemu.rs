@@ -161,6 +161,12 @@ impl QemuProcess {
             "1",
             "-nodefaults",
             "-no-user-config",
+            // Debian's firmware (seabios, qemu-system-data), for binaries
+            // built elsewhere, whose own data directory is empty.
+            "-L",
+            "/usr/share/seabios",
+            "-L",
+            "/usr/share/qemu",
             "-display",
             "none",
             "-qmp",

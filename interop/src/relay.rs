@@ -172,6 +172,10 @@ pub enum Verdict {
     /// that sends nothing): keep it aside and ask again after the next
     /// decision, or in 100 ms.
     Park,
+    /// Named, then cut: nothing is forwarded and both ends are closed (a
+    /// connection lost before it was ready). With
+    /// [`RelayConfig::connect_when_named`] the destination never sees it.
+    Cut(Channel),
 }
 
 impl From<Channel> for Verdict {
@@ -224,6 +228,13 @@ pub struct RelayConfig {
     pub full_s2d_limit: usize,
     /// Timeout for connecting to the target.
     pub connect_timeout: Duration,
+    /// Connect to the destination when the hook names a connection rather
+    /// than when the source's connection is accepted, so a hook that parks
+    /// and releases connections reorders their arrival at the destination.
+    pub connect_when_named: bool,
+    /// Hold every chunk this long before forwarding it, in each direction
+    /// (a link latency); zero forwards at once.
+    pub delay: Duration,
 }
 
 impl RelayConfig {
@@ -238,6 +249,8 @@ impl RelayConfig {
             full_d2s_limit: 16 * 1024 * 1024,
             full_s2d_limit: 0,
             connect_timeout: Duration::from_secs(5),
+            connect_when_named: false,
+            delay: Duration::ZERO,
         }
     }
 }
@@ -327,7 +340,7 @@ pub struct Relay {
     threads: Vec<JoinHandle<()>>,
 }
 
-type Accepted = (usize, TcpStream, TcpStream, Arc<Mutex<ConnRecord>>);
+type Accepted = (usize, TcpStream, Option<TcpStream>, Arc<Mutex<ConnRecord>>);
 
 impl Relay {
     /// Bind, then start the accept and identification threads.
@@ -367,6 +380,11 @@ impl Relay {
     /// The address the source should connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// When the relay started: the records' times count from here.
+    pub fn started(&self) -> Instant {
+        self.shared.start
     }
 
     /// A snapshot of the records so far.
@@ -520,14 +538,17 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tx: mpsc::Sender<Acce
                 }));
                 lock(&shared.conns).push(rec.clone());
                 // Connect to the destination now, on this thread, so the
-                // destination sees connections in the source's order.
+                // destination sees connections in the source's order
+                // (unless they are to be connected when named).
                 let setup = src.set_nonblocking(false).and_then(|_| {
-                    TcpStream::connect_timeout(&shared.cfg.target, shared.cfg.connect_timeout)
+                    if shared.cfg.connect_when_named {
+                        return Ok(None);
+                    }
+                    connect_target(&shared.cfg).map(Some)
                 });
                 match setup {
                     Ok(dst) => {
                         let _ = src.set_nodelay(true);
-                        let _ = dst.set_nodelay(true);
                         if tx.send((index, src, dst, rec.clone())).is_err() {
                             lock(&rec).error = Some("identification thread gone".into());
                         }
@@ -545,12 +566,18 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tx: mpsc::Sender<Acce
     }
 }
 
+fn connect_target(cfg: &RelayConfig) -> io::Result<TcpStream> {
+    let dst = TcpStream::connect_timeout(&cfg.target, cfg.connect_timeout)?;
+    let _ = dst.set_nodelay(true);
+    Ok(dst)
+}
+
 /// A connection the hook has not named yet: what it peeked so far stays
 /// with it.
 struct Pending {
     index: usize,
     src: TcpStream,
-    dst: TcpStream,
+    dst: Option<TcpStream>,
     rec: Arc<Mutex<ConnRecord>>,
     buffered: Vec<u8>,
     eof: bool,
@@ -628,7 +655,7 @@ fn decide(hook: &mut dyn Identify, mut p: Pending, shared: &Arc<Shared>) -> Opti
     let verdict = hook.identify(&mut arrival);
     let prefix = std::mem::take(&mut arrival.buffered);
     let src_eof = arrival.eof;
-    let channel = match verdict {
+    let (channel, cut) = match verdict {
         Verdict::Park => {
             p.buffered = prefix;
             p.eof = src_eof;
@@ -636,7 +663,8 @@ fn decide(hook: &mut dyn Identify, mut p: Pending, shared: &Arc<Shared>) -> Opti
             lock(&p.rec).parks = p.parks;
             return Some(p);
         }
-        Verdict::Named(c) => c,
+        Verdict::Named(c) => (c, false),
+        Verdict::Cut(c) => (c, true),
     };
     {
         let mut r = lock(&p.rec);
@@ -652,7 +680,26 @@ fn decide(hook: &mut dyn Identify, mut p: Pending, shared: &Arc<Shared>) -> Opti
         rec,
         ..
     } = p;
+    if cut {
+        let _ = src.shutdown(Shutdown::Both);
+        if let Some(d) = &dst {
+            let _ = d.shutdown(Shutdown::Both);
+        }
+        let mut guard = lock(&rec);
+        let r = &mut *guard;
+        for d in [&mut r.s2d, &mut r.d2s] {
+            d.end = Some("cut by the relay".into());
+            d.ended_after = Some(shared.start.elapsed());
+        }
+        return None;
+    }
     let started = (|| -> io::Result<()> {
+        let dst = match dst {
+            Some(d) => d,
+            None => connect_target(&shared.cfg).inspect_err(|_| {
+                let _ = src.shutdown(Shutdown::Both);
+            })?,
+        };
         let src2 = src.try_clone()?;
         let dst2 = dst.try_clone()?;
         let (sh1, sh2) = (shared.clone(), shared.clone());
@@ -689,7 +736,7 @@ fn pump(
     to: TcpStream,
     prefix: Vec<u8>,
     from_eof: bool,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     rec: &Mutex<ConnRecord>,
     dir: Dir,
     keep_full: bool,
@@ -734,11 +781,22 @@ fn pump(
     }
     let _ = from.set_read_timeout(Some(SLICE));
     let _ = to.set_write_timeout(Some(SLICE));
+    let mut line = match shared.cfg.delay {
+        d if d.is_zero() => None,
+        d => match DelayLine::start(&to, d, shared.clone()) {
+            Ok(l) => Some(l),
+            Err(e) => return end(format!("error: starting the delay line: {e}")),
+        },
+    };
+    let mut forward = |data: &[u8]| match line.as_mut() {
+        Some(l) => l.send(data),
+        None => write_all(&to, data, &shared.stop),
+    };
 
     let outcome = (|| -> Result<&'static str, io::Error> {
         if !prefix.is_empty() {
             record(&prefix);
-            if !write_all(&to, &prefix, &shared.stop)? {
+            if !forward(&prefix)? {
                 return Ok("stopped");
             }
         }
@@ -754,7 +812,7 @@ fn pump(
                 Ok(0) => return Ok("eof"),
                 Ok(n) => {
                     record(&buf[..n]);
-                    if !write_all(&to, &buf[..n], &shared.stop)? {
+                    if !forward(&buf[..n])? {
                         return Ok("stopped");
                     }
                 }
@@ -763,6 +821,12 @@ fn pump(
             }
         }
     })();
+    // What is still in the delay line goes out before the close.
+    let outcome = match (outcome, line.take().map(DelayLine::finish)) {
+        (Ok(_), Some(Ok(false))) => Ok("stopped"),
+        (Ok(_), Some(Err(e))) => Err(e),
+        (o, _) => o,
+    };
     match outcome {
         Ok(why) => {
             if why == "eof" {
@@ -776,6 +840,69 @@ fn pump(
             let _ = to.shutdown(Shutdown::Both);
             let _ = from.shutdown(Shutdown::Both);
             end(format!("error: {e}"));
+        }
+    }
+}
+
+/// A link latency: chunks are written to the socket `delay` after they
+/// were read, by a thread of their own, so the delay does not limit the
+/// throughput.
+struct DelayLine {
+    tx: Option<mpsc::Sender<(Instant, Vec<u8>)>>,
+    writer: Option<JoinHandle<io::Result<bool>>>,
+    broken: Arc<AtomicBool>,
+    delay: Duration,
+}
+
+impl DelayLine {
+    fn start(to: &TcpStream, delay: Duration, shared: Arc<Shared>) -> io::Result<DelayLine> {
+        let to = to.try_clone()?;
+        let broken = Arc::new(AtomicBool::new(false));
+        let b = broken.clone();
+        let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+        let writer = thread::Builder::new()
+            .name("relay-delay".into())
+            .spawn(move || {
+                let r = (|| {
+                    while let Ok((due, data)) = rx.recv() {
+                        let now = Instant::now();
+                        if due > now {
+                            thread::sleep(due - now);
+                        }
+                        if !write_all(&to, &data, &shared.stop)? {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                })();
+                if !matches!(r, Ok(true)) {
+                    b.store(true, Ordering::SeqCst);
+                }
+                r
+            })?;
+        Ok(DelayLine {
+            tx: Some(tx),
+            writer: Some(writer),
+            broken,
+            delay,
+        })
+    }
+
+    /// Queue a chunk; Ok(false) once the writer has stopped.
+    fn send(&mut self, data: &[u8]) -> io::Result<bool> {
+        let queued = self.tx.as_ref().is_some_and(|tx| {
+            tx.send((Instant::now() + self.delay, data.to_vec()))
+                .is_ok()
+        });
+        Ok(queued && !self.broken.load(Ordering::SeqCst))
+    }
+
+    /// Let the writer drain what is queued; its outcome.
+    fn finish(mut self) -> io::Result<bool> {
+        self.tx = None;
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Ok(false),
         }
     }
 }

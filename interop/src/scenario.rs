@@ -379,16 +379,7 @@ pub fn run_with(
     let info = qd
         .execute("query-migrate", Value::Null)
         .map_err(|e| format!("destination: {e}"))?;
-    let port: u16 = info
-        .get("socket-address")
-        .and_then(|l| l.get(0))
-        .and_then(|a| a.get("port"))
-        .and_then(|p| {
-            p.as_str()
-                .map(str::to_string)
-                .or_else(|| p.as_u64().map(|n| n.to_string()))
-        })
-        .and_then(|p| p.parse().ok())
+    let port = crate::live::incoming_port(&info)
         .ok_or_else(|| format!("destination did not report its listening port: {info}"))?;
     let target = SocketAddr::from(([127, 0, 0, 1], port));
     let mut cfg = RelayConfig::new(target);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capacity::{MAX_CAPABILITIES, MAX_DEVICES, MAX_NAME_LEN};
 use crate::caps::{Agreed, CapOffer, Enabled, Offer};
-use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
+use crate::error::{Detail, DeviceName, Error, ErrorCode, PeerName, Result, MAX_PEER_NAME_LEN};
 use crate::version::VersionRange;
 use crate::wire::{malformed, too_small, Reader, Writer};
 use crate::{CapabilityId, Name};
@@ -133,6 +133,25 @@ fn read_device<'a>(r: &mut Reader<'a>, text: Option<&'a str>) -> Option<DeviceOf
     })
 }
 
+/// Bytes of `v` as a postcard varint (1 to 5).
+const fn varint_len(v: u32) -> usize {
+    let bits = 32 - v.leading_zeros();
+    if bits == 0 {
+        1
+    } else {
+        bits.div_ceil(7) as usize
+    }
+}
+
+/// Bytes [`write_device`] writes for `d` (saturating: never overflows).
+fn device_len(d: &DeviceOffer<'_>) -> usize {
+    let name = u32::try_from(d.name.len()).unwrap_or(u32::MAX);
+    varint_len(name)
+        .saturating_add(d.name.len())
+        .saturating_add(varint_len(d.instance))
+        .saturating_add(1)
+}
+
 /// A [`DeviceOffer`], byte for byte as postcard writes it.
 #[inline]
 fn write_device(w: &mut Writer<'_>, d: &DeviceOffer<'_>) -> Option<()> {
@@ -193,6 +212,27 @@ impl<'a> Hello<'a> {
     ) -> Result<usize> {
         u32::try_from(devices.len()).map_err(|_| Error::new(ErrorCode::FrameTooLarge))?;
         write_exact(out, |w| Self::write(w, offer, devices))
+    }
+
+    /// The length of the payload [`Hello::write`] writes, exactly
+    /// (saturating at `usize::MAX`), without writing it: a source checks
+    /// with it that its Hello still fits in a frame.
+    pub fn payload_len<'d>(
+        offer: &Offer,
+        devices: impl ExactSizeIterator<Item = DeviceOffer<'d>>,
+    ) -> usize {
+        let caps = offer.entries().iter().fold(
+            varint_len(u32::try_from(offer.entries().len()).unwrap_or(u32::MAX)),
+            |n, e| {
+                n.saturating_add(varint_len(e.id.0.into()))
+                    .saturating_add(1)
+                    .saturating_add(varint_len(e.param.into()))
+            },
+        );
+        let count = varint_len(u32::try_from(devices.len()).unwrap_or(u32::MAX));
+        devices.fold(caps.saturating_add(count), |n, d| {
+            n.saturating_add(device_len(&d))
+        })
     }
 
     /// The payload, for a frame writer (`None`: the buffer is full).
@@ -452,6 +492,27 @@ pub fn decode_failure(payload: &[u8]) -> Result<Error> {
             },
         ),
     })
+}
+
+/// Write the device name of a Reject or Abort payload's detail into `out`,
+/// whole up to [`MAX_PEER_NAME_LEN`] bytes (cut at a character boundary
+/// beyond), where [`decode_failure`] keeps only this build's `MAX_NAME_LEN`.
+/// `out` is left empty when the detail names no device. In place, so that
+/// the 255-byte buffer never sits on the stack (the firmware measures it).
+pub fn failure_device_name(payload: &[u8], out: &mut PeerName) {
+    out.clear();
+    let mut r = Reader::new(payload);
+    let name = r
+        .u16()
+        .and_then(|_| r.u32())
+        .filter(|&tag| tag == 3)
+        .and_then(|_| r.str(None))
+        .unwrap_or_default();
+    let mut end = name.len().min(MAX_PEER_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    let _ = out.push_str(name.get(..end).unwrap_or_default());
 }
 
 /// ChannelsReady: the counts of the attached set, which equals the negotiated set.
