@@ -731,7 +731,12 @@ mod tests {
                 }
             }
         }
-        assert_eq!(d.parked.len(), 65 - 16);
+        // 64 multifd + preempt arrive before the Hello: those beyond the
+        // destination's early capacity wait (the firmware defaults hold 16;
+        // the hosted ones, unified into a workspace build by accord-ffi,
+        // hold them all).
+        let early = accord_core::capacity::MAX_EARLY_CHANNELS;
+        assert_eq!(d.parked.len(), 65usize.saturating_sub(early));
         d.accepted(0, 0);
         let out = d.received(0, 0, &main).expect("Welcome");
         assert!(d.complete());
