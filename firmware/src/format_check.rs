@@ -12,7 +12,7 @@ use accord_core::event::Event;
 use accord_core::legacy::stream::DiscardRanges;
 use accord_core::legacy::{
     Classifier, Command, CommandType, Decision, Family, LegacyConfig, MultifdInit, PageSizes,
-    Parsed, RamDiscard, RpMessage, RpType, StreamHeader,
+    Parsed, RamDiscard, RpMessage, RpType, StreamHeader, VfioTag,
 };
 use accord_core::source::{AckPolicy, Source, SourceConfig, SourceState};
 use accord_core::time::{Duration, Instant};
@@ -43,6 +43,7 @@ const _: () = {
     format::<RpMessage<'static>>();
     format::<RpType>();
     format::<StreamHeader>();
+    format::<VfioTag>();
     format::<AckPolicy>();
     format::<Agreed>();
     format::<Assignment>();
