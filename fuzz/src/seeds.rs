@@ -132,7 +132,9 @@ pub fn capture() -> Capture {
     cfg.capabilities.remove(CapabilityId::SWITCHOVER_ACK);
     let mut d = destination(cfg);
     s.start(t).unwrap();
-    d.handle_input(t, &tx_s(&mut s, t)).unwrap_err();
+    // A refused Hello is not an error of the call: the Reject is queued.
+    d.handle_input(t, &tx_s(&mut s, t)).unwrap();
+    assert!(d.rejected());
     let reject = tx_d(&mut d, t);
 
     let mut s = source();
