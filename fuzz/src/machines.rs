@@ -54,6 +54,8 @@ fn tx_destination(d: &mut Destination) -> Vec<u8> {
 trait Fed: Clone + core::fmt::Debug {
     fn input(&mut self, data: &[u8]) -> Result<usize>;
     fn failed(&self) -> bool;
+    /// Failed, or switched over: states that take no more input.
+    fn ended(&self) -> bool;
     fn check(&mut self);
 }
 
@@ -63,6 +65,9 @@ impl Fed for Source {
     }
     fn failed(&self) -> bool {
         self.state() == SourceState::Failed
+    }
+    fn ended(&self) -> bool {
+        self.failed()
     }
     fn check(&mut self) {
         if self.state() == SourceState::AwaitWelcome
@@ -84,6 +89,11 @@ impl Fed for Destination {
     }
     fn failed(&self) -> bool {
         self.state() == DestinationState::Failed
+    }
+    fn ended(&self) -> bool {
+        // SwitchedOver is terminal: input after SwitchoverStart is refused
+        // (InvalidState) and changes nothing.
+        self.failed() || self.state() == DestinationState::SwitchedOver
     }
     fn check(&mut self) {
         if matches!(
@@ -116,11 +126,14 @@ fn feed<M: Fed>(start: M, data: &[u8], chunk: usize) {
                 rx.drain(..n);
             }
             Err(e) => {
-                assert!(parts.failed(), "an error leaves the machine failed: {e:?}");
+                assert!(
+                    parts.ended(),
+                    "an error leaves the machine failed or switched over: {e:?}"
+                );
                 assert_eq!(
                     parts.input(&[0]).unwrap_err().code,
                     ErrorCode::InvalidState,
-                    "a failed machine takes no more input"
+                    "an ended machine takes no more input"
                 );
                 break;
             }

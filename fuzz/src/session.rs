@@ -650,10 +650,10 @@ impl Session {
             DestinationState::AwaitHello | DestinationState::Precopy => {
                 assert!(d.poll_timeout().is_some())
             }
-            DestinationState::SwitchedOver if d.channels().missing().is_some() => {
-                assert!(d.poll_timeout().is_some())
+            // SwitchedOver is terminal: no deadline may fail it.
+            DestinationState::SwitchedOver | DestinationState::Failed => {
+                assert!(d.poll_timeout().is_none())
             }
-            DestinationState::Failed => assert!(d.poll_timeout().is_none()),
             _ => {}
         }
     }
