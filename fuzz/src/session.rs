@@ -654,7 +654,6 @@ impl Session {
             DestinationState::SwitchedOver | DestinationState::Failed => {
                 assert!(d.poll_timeout().is_none())
             }
-            _ => {}
         }
     }
 
