@@ -9,28 +9,13 @@ use accord_core::wire::msg::{
 };
 use accord_core::*;
 
-const SPEC: &str = include_str!("../../docs/PROTOCOL.md");
+#[path = "common/spec_example.rs"]
+mod spec_example;
+use spec_example::{example, SPEC};
 
 const NONCE: [u8; 16] = [
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
 ];
-
-/// The hex block following `<!-- example: name -->` in the spec.
-fn example(name: &str) -> Vec<u8> {
-    let marker = format!("<!-- example: {name} -->");
-    let at = SPEC
-        .find(&marker)
-        .unwrap_or_else(|| panic!("spec has no example {name}"));
-    let rest = &SPEC[at + marker.len()..];
-    let start = rest.find("```hex\n").expect("hex block") + 7;
-    let end = rest[start..].find("```").expect("end of block");
-    rest[start..start + end]
-        .lines()
-        .map(|l| l.split('#').next().unwrap())
-        .flat_map(|l| l.split_whitespace())
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| panic!("bad hex {b:?} in {name}")))
-        .collect()
-}
 
 fn hex(b: &[u8]) -> String {
     b.iter()

@@ -2,23 +2,9 @@
 //! `<!-- example: NAME -->` must equal what the link puts on the line.
 use accord_link::{Kind, Link, Packet, MAX_WIRE};
 
-const SPEC: &str = include_str!("../../docs/PROTOCOL.md");
-
-fn example(name: &str) -> Vec<u8> {
-    let marker = format!("<!-- example: {name} -->");
-    let at = SPEC
-        .find(&marker)
-        .unwrap_or_else(|| panic!("spec has no example {name}"));
-    let rest = &SPEC[at + marker.len()..];
-    let start = rest.find("```hex\n").expect("hex block") + 7;
-    let end = rest[start..].find("```").expect("end of block");
-    rest[start..start + end]
-        .lines()
-        .map(|l| l.split('#').next().unwrap())
-        .flat_map(|l| l.split_whitespace())
-        .map(|b| u8::from_str_radix(b, 16).unwrap())
-        .collect()
-}
+#[path = "../../core/tests/common/spec_example.rs"]
+mod spec_example;
+use spec_example::example;
 
 fn wire(kind: Kind, seq: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = [0u8; MAX_WIRE];
