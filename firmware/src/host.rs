@@ -62,3 +62,16 @@ pub fn line(key: &str, value: usize) {
     number(value);
     text("\n");
 }
+
+/// Leave QEMU with status 0 (`ok`) or 1 through semihosting `SYS_EXIT`.
+pub fn exit(ok: bool) -> ! {
+    cortex_m_semihosting::debug::exit(if ok {
+        cortex_m_semihosting::debug::EXIT_SUCCESS
+    } else {
+        cortex_m_semihosting::debug::EXIT_FAILURE
+    });
+    // Only reached if no debugger/host is attached to take the exit.
+    loop {
+        cortex_m::asm::wfi();
+    }
+}

@@ -42,7 +42,6 @@ use core::mem::size_of;
 // `interrupt::free` the output module uses.
 use cortex_m as _;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
-use cortex_m_semihosting::debug;
 
 #[cfg(all(feature = "lean", not(feature = "baseline")))]
 pub use lean::run_handshake;
@@ -79,13 +78,13 @@ fn main() -> ! {
     match result {
         Ok(()) => {
             host::text("RESULT=ok\n");
-            exit(true)
+            host::exit(true)
         }
         Err(why) => {
             host::text("RESULT=fail ");
             host::text(why);
             host::text("\n");
-            exit(false)
+            host::exit(false)
         }
     }
 }
@@ -107,32 +106,19 @@ fn report_sizes() {
     }
 }
 
-/// Leave QEMU with status 0 (`ok`) or 1 through semihosting `SYS_EXIT`.
-fn exit(ok: bool) -> ! {
-    debug::exit(if ok {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-    // Only reached if no debugger/host is attached to take the exit.
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
 // cortex-m-rt requires these two handlers to be `unsafe fn`; their bodies
 // are safe code. A fault ends the run with a failure instead of the default
 // endless loop, so a faulting firmware fails fast instead of timing out.
 #[exception]
 unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
     host::text("RESULT=fail hard fault\n");
-    exit(false)
+    host::exit(false)
 }
 
 #[exception]
 unsafe fn DefaultHandler(_irqn: i16) {
     host::text("RESULT=fail unexpected exception\n");
-    exit(false)
+    host::exit(false)
 }
 
 /// Release builds: the no-panic proof (unless the measurement-only
@@ -157,5 +143,5 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     host::text("RESULT=fail panic\n");
-    exit(false)
+    host::exit(false)
 }
