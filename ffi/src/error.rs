@@ -549,7 +549,7 @@ const VENDOR_NAME: &str = "vendor";
 /// Name of an id or role this version does not know.
 const UNKNOWN_NAME: &str = "unknown";
 
-/// Where each group of strings starts in [`STRING_AT`]: protocol codes in
+/// Where each group of strings starts, by index: protocol codes in
 /// `ErrorCode::ALL` order, the other codes (`OTHER_TEXTS`), the unknown
 /// code's text, capability names (`CapabilityId::CATALOG` order), "vendor",
 /// role names (`Role::ALL` order), "unknown".
@@ -587,7 +587,8 @@ const fn string(i: usize) -> &'static str {
     }
 }
 
-/// Offset of every string in [`STRINGS`], and (last) the total length.
+/// Offset of every string in [`STRINGS`], and (last) the total length
+/// (compile time only).
 // Evaluated at compile time only: an out-of-range index fails the build.
 #[allow(clippy::indexing_slicing)]
 const STRING_AT: [usize; STRING_COUNT + 1] = {
@@ -622,9 +623,20 @@ static STRINGS: [u8; STRINGS_LEN] = {
     buf
 };
 
-/// String `i` as a C pointer ("unknown" for an index out of range).
+/// String `i` as a C pointer ("unknown" for an index out of range). Found by
+/// walking the NULs: a table of offsets would cost every C program more
+/// flash than the walk.
 fn c_string(i: usize) -> *const c_char {
-    let at = STRING_AT.get(i.min(UNKNOWN_NAME_AT)).map_or(0, |a| *a);
+    let (mut left, mut at) = (i.min(UNKNOWN_NAME_AT), 0);
+    for (k, b) in STRINGS.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        if *b == 0 {
+            left -= 1;
+            at = k + 1;
+        }
+    }
     // `at` starts a string inside the static, so the pointer stays inside it.
     STRINGS.as_ptr().wrapping_add(at).cast()
 }
