@@ -18,11 +18,11 @@
 //! body that returns `Result<_, Fail>`, whose pointers go through the checks
 //! below (`in_ref`, `out_bytes`, `optional`, ...; NULL and alignment, with
 //! the argument's position). The wrapper turns the result into the code and
-//! records the failure where the function promises it: [`with_mut`] in the
+//! records the failure where the function promises it: `with_mut` in the
 //! handle (its last error, and the verdict when the call failed the
-//! migration), [`with_ref`] nowhere (the handle is `const`), [`call`] (no
-//! handle) in the caller's optional `accord_error_info`; [`init`], [`deinit`],
-//! [`last_error`] and [`verdict`] are the handle's own lifecycle. Nothing in
+//! migration), `with_ref` nowhere (the handle is `const`), `call` (no
+//! handle) in the caller's optional `accord_error_info`; `init`, `deinit`,
+//! `last_error` and `verdict` are the handle's own lifecycle. Nothing in
 //! a body panics (the crate denies unwrap, expect, panic and indexing), and
 //! a panic could not cross into C anyway: `extern "C"` functions abort on it.
 
