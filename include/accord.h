@@ -914,7 +914,7 @@ typedef struct accord_legacy_rp_message {
 #define ACCORD_E_CHANNEL_TOTAL_MISMATCH 306
 
 /**
- * 307: A re-attached channel was not lost, or comes with another nonce.
+ * 307: A re-attach names a channel that was never attached.
  */
 #define ACCORD_E_BAD_REATTACH 307
 

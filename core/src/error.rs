@@ -11,189 +11,411 @@ use crate::channel::Role;
 use crate::version::VersionRange;
 use crate::Name;
 
-/// Stable error codes. Ranges: 1xx wire, 2xx negotiation, 3xx channels,
-/// 4xx switchover, 5xx deadlines, 6xx API use, 7xx peer, 8xx QEMU legacy.
-#[non_exhaustive]
-#[repr(u16)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum ErrorCode {
+/// Defines [`ErrorCode`], [`ErrorCode::ALL`], [`ErrorCode::text`] and
+/// [`ErrorCode::TABLE`] from the one list below.
+macro_rules! error_codes {
+    ($(
+        #[doc = $doc:literal]
+        $name:ident = $num:literal {
+            text: $text:literal,
+            meaning: $meaning:literal,
+            detail: $detail:literal,
+        }
+    )*) => {
+        /// Stable error codes. Ranges: 1xx wire, 2xx negotiation, 3xx channels,
+        /// 4xx switchover, 5xx deadlines, 6xx API use, 7xx peer, 8xx QEMU legacy.
+        #[non_exhaustive]
+        #[repr(u16)]
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum ErrorCode {
+            $(
+                #[doc = $doc]
+                $name = $num,
+            )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in numeric order; used by the C API and the spec tests.
+            pub const ALL: &'static [ErrorCode] = &[$(Self::$name),*];
+
+            /// A short, static, human-readable text (what `accord_strerror` returns).
+            pub const fn text(self) -> &'static str {
+                match self {
+                    $(Self::$name => $text,)*
+                }
+            }
+
+            /// Every code's entry in the list, in numeric order: what
+            /// ffi/tests/codes.rs writes the C constants and docs/PROTOCOL.md
+            /// §9 from.
+            pub const TABLE: &'static [CodeEntry] = &[$(
+                CodeEntry {
+                    code: Self::$name,
+                    name: stringify!($name),
+                    doc: $doc,
+                    meaning: $meaning,
+                    detail: $detail,
+                },
+            )*];
+        }
+    };
+}
+
+/// One code of the list as documentation sees it ([`ErrorCode::TABLE`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CodeEntry {
+    /// The code.
+    pub code: ErrorCode,
+    /// Its Rust name (`BadMagic`); the C name is `ACCORD_E_` and this in
+    /// SCREAMING_SNAKE_CASE.
+    pub name: &'static str,
+    /// Its doc line, as the `///` comment gives it (with its leading space).
+    pub doc: &'static str,
+    /// docs/PROTOCOL.md §9's "meaning" column.
+    pub meaning: &'static str,
+    /// docs/PROTOCOL.md §9's "detail" column: the kinds of [`Detail`] it carries.
+    pub detail: &'static str,
+}
+
+// The one list of error codes. A new code is one entry here; then run
+// `bash scripts/gen-header.sh`, which rewrites the C constants
+// (ffi/src/error.rs) and the table of docs/PROTOCOL.md §9 from it.
+error_codes! {
     /// The first four bytes are not accord's magic `ACRD`.
-    BadMagic = 101,
+    BadMagic = 101 {
+        text: "bad magic: not an accord preamble",
+        meaning: "not an accord preamble",
+        detail: "",
+    }
     /// A version range is empty, starts at 0 or reaches the reserved 255.
-    BadVersionRange = 102,
+    BadVersionRange = 102 {
+        text: "bad version range",
+        meaning: "range empty, 0 or 255; or a channel's range differs from main's",
+        detail: "Value / Channel",
+    }
     /// A preamble names a channel role this version does not know.
-    UnknownRole = 103,
+    UnknownRole = 103 {
+        text: "unknown channel role",
+        meaning: "role byte unknown",
+        detail: "Value",
+    }
     /// A preamble sets flag bits that are reserved.
-    ReservedFlags = 104,
+    ReservedFlags = 104 {
+        text: "reserved preamble flags set",
+        meaning: "reserved flag bits set",
+        detail: "Value",
+    }
     /// A frame header announces a payload longer than the protocol maximum.
-    FrameTooLarge = 105,
+    FrameTooLarge = 105 {
+        text: "frame too large",
+        meaning: "length above 16384",
+        detail: "Value",
+    }
     /// A frame type this version does not know.
-    UnknownFrameType = 106,
+    UnknownFrameType = 106 {
+        text: "unknown frame type",
+        meaning: "frame type unknown",
+        detail: "Frame",
+    }
     /// A payload does not decode, or has bytes left over after decoding.
-    MalformedPayload = 107,
+    MalformedPayload = 107 {
+        text: "malformed frame payload",
+        meaning: "payload does not decode or has trailing bytes",
+        detail: "",
+    }
     /// A frame that is valid but not allowed in the receiver's state.
-    UnexpectedFrame = 108,
+    UnexpectedFrame = 108 {
+        text: "frame not allowed in this state",
+        meaning: "frame not allowed in this state",
+        detail: "Frame",
+    }
     /// The caller's output buffer cannot hold the next transmission.
-    BufferTooSmall = 109,
+    BufferTooSmall = 109 {
+        text: "output buffer too small",
+        meaning: "caller's buffer cannot hold the next frame",
+        detail: "",
+    }
     /// A preamble's index/total pair is inconsistent (index >= total, total 0).
-    BadChannelIndex = 110,
+    BadChannelIndex = 110 {
+        text: "channel index not below its total",
+        meaning: "index >= total, or total != 1 for main/preempt",
+        detail: "Channel",
+    }
 
     /// The two version ranges do not overlap.
-    NoCommonVersion = 201,
+    NoCommonVersion = 201 {
+        text: "no common protocol version",
+        meaning: "version ranges do not overlap",
+        detail: "Versions",
+    }
     /// The source requires a capability the destination does not offer.
-    CapabilityMissingOnDestination = 202,
+    CapabilityMissingOnDestination = 202 {
+        text: "capability required by source, missing on destination",
+        meaning: "source requires, destination lacks",
+        detail: "Capability",
+    }
     /// The destination requires a capability the source does not offer.
-    CapabilityMissingOnSource = 203,
+    CapabilityMissingOnSource = 203 {
+        text: "capability required by destination, missing on source",
+        meaning: "destination requires, source lacks",
+        detail: "Capability",
+    }
     /// A required capability is on but a capability it depends on is off.
-    CapabilityDependency = 204,
+    CapabilityDependency = 204 {
+        text: "capability dependency not met",
+        meaning: "required capability's dependency is off",
+        detail: "Dependency",
+    }
     /// An offer is inconsistent: duplicate or unordered ids, bad parameter, reserved id.
-    InvalidOffer = 205,
+    InvalidOffer = 205 {
+        text: "invalid capability offer",
+        meaning: "ids unordered or 0, bad parameter, reserved id",
+        detail: "Capability / Dependency",
+    }
     /// The source wants switchover-ack for a device the destination cannot serve.
-    DeviceUnsupported = 206,
+    DeviceUnsupported = 206 {
+        text: "destination cannot serve switchover-ack for device",
+        meaning: "source wants the ack, destination can't serve it",
+        detail: "Device",
+    }
     /// The source lists a device the destination does not have.
-    DeviceMissingOnDestination = 207,
+    DeviceMissingOnDestination = 207 {
+        text: "device missing on destination",
+        meaning: "device only on the source",
+        detail: "Device",
+    }
     /// The destination has a device the source does not list.
-    DeviceMissingOnSource = 208,
+    DeviceMissingOnSource = 208 {
+        text: "device missing on source",
+        meaning: "device only on the destination",
+        detail: "Device",
+    }
     /// A device (idstr, instance) is listed twice.
-    DuplicateDevice = 209,
+    DuplicateDevice = 209 {
+        text: "device listed twice",
+        meaning: "device listed twice",
+        detail: "Device",
+    }
     /// The source's recomputation of the outcome differs from the destination's Welcome.
-    OutcomeMismatch = 210,
+    OutcomeMismatch = 210 {
+        text: "source and destination computed different outcomes",
+        meaning: "Welcome differs from the source's computation",
+        detail: "Capability / Device / Versions",
+    }
 
     /// A channel preamble carries another session's nonce.
-    WrongNonce = 301,
+    WrongNonce = 301 {
+        text: "channel belongs to another migration (wrong nonce)",
+        meaning: "channel of another migration",
+        detail: "Channel",
+    }
     /// A channel's index is beyond the negotiated count for its role.
-    ChannelIndexOutOfRange = 302,
+    ChannelIndexOutOfRange = 302 {
+        text: "channel index beyond negotiated count",
+        meaning: "index beyond the agreed count",
+        detail: "Channel",
+    }
     /// A channel (role, index) was already assigned.
-    DuplicateChannel = 303,
+    DuplicateChannel = 303 {
+        text: "channel already assigned",
+        meaning: "(role, index) already attached",
+        detail: "Channel",
+    }
     /// A channel's role was not negotiated (for example preempt without postcopy-preempt).
-    RoleNotNegotiated = 304,
+    RoleNotNegotiated = 304 {
+        text: "channel role not negotiated",
+        meaning: "role's capability is off",
+        detail: "Channel",
+    }
     /// More channels arrived before Welcome than the early-channel capacity.
-    TooManyEarlyChannels = 305,
+    TooManyEarlyChannels = 305 {
+        text: "too many channels before welcome",
+        meaning: "more held channels than capacity",
+        detail: "Channel",
+    }
     /// A channel's total disagrees with the negotiated count for its role.
-    ChannelTotalMismatch = 306,
+    ChannelTotalMismatch = 306 {
+        text: "channel total differs from negotiated count",
+        meaning: "total differs from the source's offer",
+        detail: "Channel",
+    }
     /// A re-attach names a channel that was never attached.
-    BadReattach = 307,
+    BadReattach = 307 {
+        text: "channel re-attach refused",
+        meaning: "reattach of a channel never attached",
+        detail: "Channel",
+    }
     /// A ChannelsReady lists a set other than the negotiated one.
-    ChannelSetMismatch = 308,
+    ChannelSetMismatch = 308 {
+        text: "channels-ready set differs from negotiated set",
+        meaning: "ChannelsReady differs from the agreed set",
+        detail: "",
+    }
 
     /// Approve or revoke names a device the destination does not have.
-    UnknownDevice = 401,
+    UnknownDevice = 401 {
+        text: "unknown device",
+        meaning: "no such device",
+        detail: "Value",
+    }
     /// Approve or revoke names a device that does not take part in switchover-ack.
-    DeviceNotParticipating = 402,
+    DeviceNotParticipating = 402 {
+        text: "device does not take part in switchover-ack",
+        meaning: "device does not take part",
+        detail: "Device",
+    }
     /// The device already approved (since the last revoke).
-    AlreadyApproved = 403,
+    AlreadyApproved = 403 {
+        text: "device already approved",
+        meaning: "approved twice",
+        detail: "Device",
+    }
     /// A revoke after the source announced its switchover decision.
-    RevokeAfterSwitchoverStart = 404,
+    RevokeAfterSwitchoverStart = 404 {
+        text: "revoke after switchover start",
+        meaning: "revoke after the decision",
+        detail: "Device",
+    }
     /// The source asked to switch over before the ack (or without channels ready).
-    SwitchoverNotAllowed = 405,
+    SwitchoverNotAllowed = 405 {
+        text: "switchover not allowed yet",
+        meaning: "switchover before the ack; or a SwitchoverStart on an ack never sent",
+        detail: "Value",
+    }
     /// Revoke names a device that has not approved.
-    NotApproved = 406,
+    NotApproved = 406 {
+        text: "device has not approved",
+        meaning: "revoke of a device that has not approved",
+        detail: "Device",
+    }
 
     /// No Hello arrived before the destination's deadline.
-    HelloTimeout = 501,
+    HelloTimeout = 501 {
+        text: "timed out waiting for hello",
+        meaning: "no Hello in time",
+        detail: "",
+    }
     /// No Welcome or Reject arrived before the source's deadline.
-    WelcomeTimeout = 502,
+    WelcomeTimeout = 502 {
+        text: "timed out waiting for welcome",
+        meaning: "no Welcome in time",
+        detail: "",
+    }
     /// Not every negotiated channel arrived before the deadline.
-    ChannelsTimeout = 503,
+    ChannelsTimeout = 503 {
+        text: "timed out waiting for channels",
+        meaning: "channels missing at the deadline",
+        detail: "MissingChannels",
+    }
     /// The switchover-ack did not arrive before the deadline (policy: fail).
-    AckTimeout = 504,
+    AckTimeout = 504 {
+        text: "timed out waiting for switchover-ack",
+        meaning: "no ack in time (policy Fail)",
+        detail: "",
+    }
     /// The destination waited too long for the source's switchover decision.
-    SwitchoverTimeout = 505,
+    SwitchoverTimeout = 505 {
+        text: "timed out waiting for switchover start",
+        meaning: "no SwitchoverStart in time",
+        detail: "",
+    }
 
     /// The call is not valid in the machine's current state.
-    InvalidState = 601,
+    InvalidState = 601 {
+        text: "call not valid in this state",
+        meaning: "call not valid in this state",
+        detail: "",
+    }
     /// A fixed capacity (devices, channels, capabilities) is full.
-    CapacityExceeded = 602,
+    CapacityExceeded = 602 {
+        text: "capacity exceeded",
+        meaning: "a fixed capacity is full",
+        detail: "Value",
+    }
     /// An argument is out of range (name too long, zero channel count, ...).
-    InvalidArgument = 603,
+    InvalidArgument = 603 {
+        text: "invalid argument",
+        meaning: "argument out of range",
+        detail: "Value",
+    }
     /// The local caller aborted the migration.
-    LocalAbort = 604,
+    LocalAbort = 604 {
+        text: "aborted by caller",
+        meaning: "the caller aborted",
+        detail: "",
+    }
 
     /// The peer sent a frame with an error code this version does not know.
-    UnknownPeerError = 701,
+    UnknownPeerError = 701 {
+        text: "peer sent an unknown error code",
+        meaning: "peer sent an unknown code",
+        detail: "Value",
+    }
     /// The peer's preamble echoes a nonce other than ours.
-    NonceMismatch = 702,
+    NonceMismatch = 702 {
+        text: "peer echoed another nonce",
+        meaning: "destination echoed another nonce",
+        detail: "",
+    }
 
     /// Legacy: the first bytes are neither QEVM nor the multifd magic.
-    LegacyUnknownMagic = 801,
+    LegacyUnknownMagic = 801 {
+        text: "legacy: unknown channel magic",
+        meaning: "neither QEVM nor multifd magic",
+        detail: "Value",
+    }
     /// Legacy: the main stream's version is not 3.
-    LegacyStreamVersion = 802,
+    LegacyStreamVersion = 802 {
+        text: "legacy: main stream version is not 3",
+        meaning: "main stream version not 3",
+        detail: "Value",
+    }
     /// Legacy: MultiFDInit_t version is not 1.
-    LegacyMultifdVersion = 803,
+    LegacyMultifdVersion = 803 {
+        text: "legacy: multifd header version is not 1",
+        meaning: "MultiFDInit_t version not 1",
+        detail: "Value",
+    }
     /// Legacy: MultiFDInit_t uuid differs from the expected one.
-    LegacyMultifdUuid = 804,
+    LegacyMultifdUuid = 804 {
+        text: "legacy: multifd header uuid mismatch",
+        meaning: "MultiFDInit_t uuid differs",
+        detail: "",
+    }
     /// Legacy: MultiFDInit_t id is not below the channel count.
-    LegacyMultifdId = 805,
+    LegacyMultifdId = 805 {
+        text: "legacy: multifd channel id out of range",
+        meaning: "MultiFDInit_t id not below the channel count",
+        detail: "Value",
+    }
     /// Legacy: a command or return-path message has a length QEMU rejects.
-    LegacyBadLength = 806,
+    LegacyBadLength = 806 {
+        text: "legacy: message length rejected",
+        meaning: "length QEMU rejects",
+        detail: "Value",
+    }
     /// Legacy: a command or return-path type QEMU does not know.
-    LegacyUnknownType = 807,
+    LegacyUnknownType = 807 {
+        text: "legacy: unknown message type",
+        meaning: "type QEMU does not know",
+        detail: "Value",
+    }
     /// Legacy: a connection arrived that the version family's rules cannot place.
-    LegacyUnexpectedChannel = 808,
+    LegacyUnexpectedChannel = 808 {
+        text: "legacy: unexpected channel",
+        meaning: "connection the family's rules cannot place",
+        detail: "Channel",
+    }
     /// Legacy: a QEMU_VM_COMMAND section does not start with byte 0x08.
-    LegacyNotACommand = 809,
+    LegacyNotACommand = 809 {
+        text: "legacy: not a QEMU_VM_COMMAND section",
+        meaning: "section byte is not 0x08",
+        detail: "Value",
+    }
 }
 
 impl ErrorCode {
-    /// Every code, in numeric order; used by the C API and the spec tests.
-    pub const ALL: &'static [ErrorCode] = &[
-        Self::BadMagic,
-        Self::BadVersionRange,
-        Self::UnknownRole,
-        Self::ReservedFlags,
-        Self::FrameTooLarge,
-        Self::UnknownFrameType,
-        Self::MalformedPayload,
-        Self::UnexpectedFrame,
-        Self::BufferTooSmall,
-        Self::BadChannelIndex,
-        Self::NoCommonVersion,
-        Self::CapabilityMissingOnDestination,
-        Self::CapabilityMissingOnSource,
-        Self::CapabilityDependency,
-        Self::InvalidOffer,
-        Self::DeviceUnsupported,
-        Self::DeviceMissingOnDestination,
-        Self::DeviceMissingOnSource,
-        Self::DuplicateDevice,
-        Self::OutcomeMismatch,
-        Self::WrongNonce,
-        Self::ChannelIndexOutOfRange,
-        Self::DuplicateChannel,
-        Self::RoleNotNegotiated,
-        Self::TooManyEarlyChannels,
-        Self::ChannelTotalMismatch,
-        Self::BadReattach,
-        Self::ChannelSetMismatch,
-        Self::UnknownDevice,
-        Self::DeviceNotParticipating,
-        Self::AlreadyApproved,
-        Self::RevokeAfterSwitchoverStart,
-        Self::SwitchoverNotAllowed,
-        Self::NotApproved,
-        Self::HelloTimeout,
-        Self::WelcomeTimeout,
-        Self::ChannelsTimeout,
-        Self::AckTimeout,
-        Self::SwitchoverTimeout,
-        Self::InvalidState,
-        Self::CapacityExceeded,
-        Self::InvalidArgument,
-        Self::LocalAbort,
-        Self::UnknownPeerError,
-        Self::NonceMismatch,
-        Self::LegacyUnknownMagic,
-        Self::LegacyStreamVersion,
-        Self::LegacyMultifdVersion,
-        Self::LegacyMultifdUuid,
-        Self::LegacyMultifdId,
-        Self::LegacyBadLength,
-        Self::LegacyUnknownType,
-        Self::LegacyUnexpectedChannel,
-        Self::LegacyNotACommand,
-    ];
-
     /// The stable number of this code.
     pub const fn as_u16(self) -> u16 {
         self as u16
@@ -202,69 +424,6 @@ impl ErrorCode {
     /// The code with this number, if this version knows it.
     pub fn from_u16(v: u16) -> Option<Self> {
         Self::ALL.iter().copied().find(|c| c.as_u16() == v)
-    }
-
-    /// A short, static, human-readable text (what `accord_strerror` returns).
-    pub const fn text(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            BadMagic => "bad magic: not an accord preamble",
-            BadVersionRange => "bad version range",
-            UnknownRole => "unknown channel role",
-            ReservedFlags => "reserved preamble flags set",
-            FrameTooLarge => "frame too large",
-            UnknownFrameType => "unknown frame type",
-            MalformedPayload => "malformed frame payload",
-            UnexpectedFrame => "frame not allowed in this state",
-            BufferTooSmall => "output buffer too small",
-            BadChannelIndex => "channel index not below its total",
-            NoCommonVersion => "no common protocol version",
-            CapabilityMissingOnDestination => {
-                "capability required by source, missing on destination"
-            }
-            CapabilityMissingOnSource => "capability required by destination, missing on source",
-            CapabilityDependency => "capability dependency not met",
-            InvalidOffer => "invalid capability offer",
-            DeviceUnsupported => "destination cannot serve switchover-ack for device",
-            DeviceMissingOnDestination => "device missing on destination",
-            DeviceMissingOnSource => "device missing on source",
-            DuplicateDevice => "device listed twice",
-            OutcomeMismatch => "source and destination computed different outcomes",
-            WrongNonce => "channel belongs to another migration (wrong nonce)",
-            ChannelIndexOutOfRange => "channel index beyond negotiated count",
-            DuplicateChannel => "channel already assigned",
-            RoleNotNegotiated => "channel role not negotiated",
-            TooManyEarlyChannels => "too many channels before welcome",
-            ChannelTotalMismatch => "channel total differs from negotiated count",
-            BadReattach => "channel re-attach refused",
-            ChannelSetMismatch => "channels-ready set differs from negotiated set",
-            UnknownDevice => "unknown device",
-            DeviceNotParticipating => "device does not take part in switchover-ack",
-            AlreadyApproved => "device already approved",
-            RevokeAfterSwitchoverStart => "revoke after switchover start",
-            SwitchoverNotAllowed => "switchover not allowed yet",
-            NotApproved => "device has not approved",
-            HelloTimeout => "timed out waiting for hello",
-            WelcomeTimeout => "timed out waiting for welcome",
-            ChannelsTimeout => "timed out waiting for channels",
-            AckTimeout => "timed out waiting for switchover-ack",
-            SwitchoverTimeout => "timed out waiting for switchover start",
-            InvalidState => "call not valid in this state",
-            CapacityExceeded => "capacity exceeded",
-            InvalidArgument => "invalid argument",
-            LocalAbort => "aborted by caller",
-            UnknownPeerError => "peer sent an unknown error code",
-            NonceMismatch => "peer echoed another nonce",
-            LegacyUnknownMagic => "legacy: unknown channel magic",
-            LegacyStreamVersion => "legacy: main stream version is not 3",
-            LegacyMultifdVersion => "legacy: multifd header version is not 1",
-            LegacyMultifdUuid => "legacy: multifd header uuid mismatch",
-            LegacyMultifdId => "legacy: multifd channel id out of range",
-            LegacyBadLength => "legacy: message length rejected",
-            LegacyUnknownType => "legacy: unknown message type",
-            LegacyUnexpectedChannel => "legacy: unexpected channel",
-            LegacyNotACommand => "legacy: not a QEMU_VM_COMMAND section",
-        }
     }
 }
 

@@ -19,7 +19,7 @@ use accord_core::{
 use crate::error::*;
 use crate::handle::{self, accord_destination};
 use crate::preamble::{accord_preamble, preamble_from_c};
-use crate::source::{agreement, apply_caps, device_info};
+use crate::session::{agreement, apply_caps, device_info};
 use crate::types::*;
 
 /// How a destination is configured. Fill it with
@@ -67,21 +67,18 @@ pub extern "C" fn accord_destination_config_default(
     cfg: *mut accord_destination_config,
 ) -> accord_result {
     let d = DestinationConfig::default();
-    match handle::out_ref(cfg, 1) {
-        Ok(c) => {
-            *c = accord_destination_config {
-                caps: core::ptr::null(),
-                n_caps: 0,
-                version_min: d.versions.min,
-                version_max: d.versions.max,
-                hello_timeout_ms: d.hello_timeout.millis(),
-                channels_timeout_ms: d.channels_timeout.millis(),
-                switchover_timeout_ms: d.switchover_timeout.millis(),
-            };
-            ACCORD_OK
-        }
-        Err(f) => f.code,
-    }
+    handle::call(None, || {
+        *handle::out_ref(cfg, 1)? = accord_destination_config {
+            caps: core::ptr::null(),
+            n_caps: 0,
+            version_min: d.versions.min,
+            version_max: d.versions.max,
+            hello_timeout_ms: d.hello_timeout.millis(),
+            channels_timeout_ms: d.channels_timeout.millis(),
+            switchover_timeout_ms: d.switchover_timeout.millis(),
+        };
+        Ok(ACCORD_OK)
+    })
 }
 
 /// Initialise a destination session in `dst` at `now_ms` (the Hello deadline
@@ -279,11 +276,12 @@ pub extern "C" fn accord_destination_accept_channel(
 ) -> accord_result {
     handle::with_mut::<Destination>(dst, |d| {
         let p = preamble_from_c(handle::in_ref(preamble, 3)?, 3)?;
-        if !assigned.is_null() {
-            handle::out_ref(assigned, 4)?;
-        }
+        let out = handle::optional(assigned, || handle::out_ref(assigned, 4))?;
         let a = d.accept_channel(Instant(now_ms), &p)?;
-        handle::opt_out(assigned, 4, assignment_to_c(a))
+        if let Some(o) = out {
+            *o = assignment_to_c(a);
+        }
+        Ok(())
     })
 }
 

@@ -13,6 +13,18 @@
 //! and cleared by `accord_*_deinit`: any other call on zeroed or deinitialised
 //! storage returns `ACCORD_ERR_NOT_INITIALIZED`, and a destination passed as a
 //! source (or the reverse) `ACCORD_ERR_WRONG_ROLE`.
+//!
+//! Every exported function that can fail has one shape: a wrapper and a
+//! body that returns `Result<_, Fail>`, whose pointers go through the checks
+//! below (`in_ref`, `out_bytes`, `optional`, ...; NULL and alignment, with
+//! the argument's position). The wrapper turns the result into the code and
+//! records the failure where the function promises it: `with_mut` in the
+//! handle (its last error, and the verdict when the call failed the
+//! migration), `with_ref` nowhere (the handle is `const`), `call` (no
+//! handle) in the caller's optional `accord_error_info`; `init`, `deinit`,
+//! `last_error` and `verdict` are the handle's own lifecycle. Nothing in
+//! a body panics (the crate denies unwrap, expect, panic and indexing), and
+//! a panic could not cross into C anyway: `extern "C"` functions abort on it.
 
 use core::ffi::c_char;
 use core::mem::{align_of, size_of};
@@ -286,6 +298,25 @@ pub(crate) fn deinit<M: Machine>(p: *mut M::Storage) -> accord_result {
     ACCORD_OK
 }
 
+/// Run the body of a function that takes no session handle: the same shape
+/// as [`with_mut`] for the rest of the API. A failure's detail goes to the
+/// caller's optional `accord_error_info` (`report`: the pointer, may be
+/// NULL, and its argument position); `None` for functions without one.
+pub(crate) fn call(
+    report: Option<(*mut accord_error_info, u16)>,
+    body: impl FnOnce() -> Result<accord_result, Fail>,
+) -> accord_result {
+    match body() {
+        Ok(code) => code,
+        Err(f) => {
+            if let Some((error, position)) = report {
+                let _ = opt_out(error, position, f.to_info());
+            }
+            f.code
+        }
+    }
+}
+
 /// Run `f` on an initialised machine. A failure `f` returns is recorded as
 /// the handle's last error; so is the machine's own error if the call made
 /// it fail (a deadline, a Reject, an Abort).
@@ -524,11 +555,37 @@ pub(crate) fn in_name<'a>(p: *const c_char, position: u16) -> Result<&'a str, Fa
         .map_err(|e| Fail::arg_value(ACCORD_ERR_INVALID_UTF8, position, 0, e.valid_up_to() as u32))
 }
 
+/// An optional pointer argument: `None` when `p` is NULL, else what
+/// `check` (one of the checks above, on `p`) makes of it.
+pub(crate) fn optional<T, R>(
+    p: *const T,
+    check: impl FnOnce() -> Result<R, Fail>,
+) -> Result<Option<R>, Fail> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    check().map(Some)
+}
+
 /// Write `v` to an optional output pointer (ignored when NULL).
 pub(crate) fn opt_out<T>(p: *mut T, position: u16, v: T) -> Result<(), Fail> {
-    if p.is_null() {
-        return Ok(());
+    if let Some(o) = optional(p, || out_ref(p, position))? {
+        *o = v;
     }
-    *out_ref(p, position)? = v;
     Ok(())
+}
+
+/// `len` writable chars for a NUL-terminated text at `p` (argument
+/// `position`). NULL is refused even when `len` is 0.
+pub(crate) fn out_text<'a>(
+    p: *mut c_char,
+    len: usize,
+    position: u16,
+) -> Result<&'a mut [c_char], Fail> {
+    if p.is_null() {
+        return Err(Fail::arg(ACCORD_ERR_NULL_POINTER, position));
+    }
+    // SAFETY: non-null (checked above); the caller promises `len` writable
+    // chars at `p`, not aliased during the call.
+    Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
 }

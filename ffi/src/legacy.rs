@@ -180,21 +180,6 @@ pub struct accord_legacy_rp_message {
     pub idstr_len: usize,
 }
 
-/// Run a codec body, reporting the detail of a failure to `error`.
-fn codec(
-    error: *mut accord_error_info,
-    position: u16,
-    body: impl FnOnce() -> Result<accord_result, Fail>,
-) -> accord_result {
-    match body() {
-        Ok(code) => code,
-        Err(f) => {
-            let _ = handle::opt_out(error, position, f.to_info());
-            f.code
-        }
-    }
-}
-
 fn flag(v: u8) -> bool {
     v != 0
 }
@@ -206,7 +191,7 @@ pub extern "C" fn accord_legacy_config_default(
     cfg: *mut accord_legacy_config,
     family: accord_legacy_family,
 ) -> accord_result {
-    let r: Result<(), Fail> = (|| {
+    handle::call(None, || {
         let c = handle::out_ref(cfg, 1)?;
         family_from(family, 2)?;
         *c = accord_legacy_config {
@@ -214,12 +199,8 @@ pub extern "C" fn accord_legacy_config_default(
             peekable: 1,
             ..Default::default()
         };
-        Ok(())
-    })();
-    match r {
-        Ok(()) => ACCORD_OK,
-        Err(f) => f.code,
-    }
+        Ok(ACCORD_OK)
+    })
 }
 
 fn family_from(v: u8, position: u16) -> Result<Family, Fail> {
@@ -391,7 +372,7 @@ pub extern "C" fn accord_legacy_stream_header_encode(
     written: *mut usize,
     error: *mut accord_error_info,
 ) -> accord_result {
-    codec(error, 4, || {
+    handle::call(Some((error, 4)), || {
         let w = handle::out_ref(written, 3)?;
         let b = handle::out_bytes(buf, len, 1)?;
         *w = StreamHeader.encode(b)?;
@@ -409,7 +390,7 @@ pub extern "C" fn accord_legacy_stream_header_decode(
     used: *mut usize,
     error: *mut accord_error_info,
 ) -> accord_result {
-    codec(error, 4, || {
+    handle::call(Some((error, 4)), || {
         let u = handle::out_ref(used, 3)?;
         *u = 0;
         match StreamHeader::decode(handle::in_bytes(input, len, 1)?)? {
@@ -490,7 +471,7 @@ pub extern "C" fn accord_legacy_command_encode(
     written: *mut usize,
     error: *mut accord_error_info,
 ) -> accord_result {
-    codec(error, 5, || {
+    handle::call(Some((error, 5)), || {
         let w = handle::out_ref(written, 4)?;
         *w = 0;
         let c = command_from_c(handle::in_ref(cmd, 1)?)?;
@@ -512,7 +493,7 @@ pub extern "C" fn accord_legacy_command_decode(
     used: *mut usize,
     error: *mut accord_error_info,
 ) -> accord_result {
-    codec(error, 5, || {
+    handle::call(Some((error, 5)), || {
         let u = handle::out_ref(used, 4)?;
         *u = 0;
         let o = handle::out_ref(cmd, 3)?;
@@ -595,7 +576,7 @@ pub extern "C" fn accord_legacy_rp_encode(
     written: *mut usize,
     error: *mut accord_error_info,
 ) -> accord_result {
-    codec(error, 5, || {
+    handle::call(Some((error, 5)), || {
         let w = handle::out_ref(written, 4)?;
         *w = 0;
         let m = rp_from_c(handle::in_ref(msg, 1)?)?;
@@ -617,7 +598,7 @@ pub extern "C" fn accord_legacy_rp_decode(
     used: *mut usize,
     error: *mut accord_error_info,
 ) -> accord_result {
-    codec(error, 5, || {
+    handle::call(Some((error, 5)), || {
         let u = handle::out_ref(used, 4)?;
         *u = 0;
         let o = handle::out_ref(msg, 3)?;
@@ -641,7 +622,7 @@ pub extern "C" fn accord_legacy_multifd_encode(
     out: *mut u8,
     error: *mut accord_error_info,
 ) -> accord_result {
-    codec(error, 4, || {
+    handle::call(Some((error, 4)), || {
         let u = handle::in_bytes(uuid, 16, 1)?;
         let mut h = MultifdInit { uuid: [0; 16], id };
         h.uuid.copy_from_slice(u);
@@ -666,21 +647,24 @@ pub extern "C" fn accord_legacy_multifd_parse(
     uuid_out: *mut u8,
     error: *mut accord_error_info,
 ) -> accord_result {
-    codec(error, 7, || {
+    handle::call(Some((error, 7)), || {
         let i = handle::out_ref(id, 5)?;
         let bytes = handle::in_bytes(input, len, 1)?;
         let mut expected = [0u8; 16];
-        let want = if expected_uuid.is_null() {
-            None
-        } else {
-            expected.copy_from_slice(handle::in_bytes(expected_uuid, 16, 3)?);
-            Some(&expected)
+        let want = match handle::optional(expected_uuid, || handle::in_bytes(expected_uuid, 16, 3))?
+        {
+            Some(u) => {
+                expected.copy_from_slice(u);
+                Some(&expected)
+            }
+            None => None,
         };
         match MultifdInit::parse(bytes, want, channels)? {
             Parsed::Done(h, _) => {
                 *i = h.id;
-                if !uuid_out.is_null() {
-                    handle::out_bytes(uuid_out, 16, 6)?.copy_from_slice(&h.uuid);
+                if let Some(u) = handle::optional(uuid_out, || handle::out_bytes(uuid_out, 16, 6))?
+                {
+                    u.copy_from_slice(&h.uuid);
                 }
                 Ok(ACCORD_OK)
             }

@@ -9,7 +9,8 @@
 //!
 //! Layout: [`handle`] (storage and its checks), [`error`] (codes, strings,
 //! detail), [`types`] (the plain C structs), [`source`], [`destination`],
-//! [`preamble`], [`legacy`] (QEMU's own formats).
+//! [`preamble`], [`legacy`] (QEMU's own formats); `session` holds what
+//! the two session modules share.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -41,6 +42,8 @@ pub mod types;
 pub mod handle;
 // Channel preambles.
 pub mod preamble;
+// What source and destination calls share (no exported items).
+mod session;
 // Source sessions.
 pub mod source;
 // Destination sessions.

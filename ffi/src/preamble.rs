@@ -41,25 +41,18 @@ fn to_c(p: &Preamble) -> accord_preamble {
     }
 }
 
-/// A preamble from C, checked exactly as one decoded from the wire.
+/// A preamble from C, checked exactly as one decoded from the wire (after
+/// the role, which C passes as an enum: `ACCORD_ERR_BAD_ENUM` at `position`).
 pub(crate) fn preamble_from_c(c: &accord_preamble, position: u16) -> Result<Preamble, Fail> {
     role_from(c.role, position)?;
-    let p = Preamble {
-        versions: VersionRange::new(c.version_min, c.version_max),
-        role: accord_core::Role::Main,
-        flags: c.flags,
-        index: c.index,
-        total: c.total,
-        nonce: c.nonce,
-    };
-    let mut bytes = p.to_bytes();
-    if let Some(r) = bytes.get_mut(6) {
-        *r = c.role;
-    }
-    match Preamble::decode(&bytes)? {
-        Some(p) => Ok(p),
-        None => Err(Fail::code(accord_core::ErrorCode::MalformedPayload)),
-    }
+    Ok(Preamble::from_fields(
+        VersionRange::new(c.version_min, c.version_max),
+        c.role,
+        c.flags,
+        c.index,
+        c.total,
+        c.nonce,
+    )?)
 }
 
 /// Decode the preamble at the start of `bytes` (`len` bytes; NULL allowed
@@ -75,7 +68,7 @@ pub extern "C" fn accord_preamble_decode(
     out: *mut accord_preamble,
     error: *mut accord_error_info,
 ) -> accord_result {
-    let r: Result<_, Fail> = (|| {
+    handle::call(Some((error, 4)), || {
         let o = handle::out_ref(out, 3)?;
         let b = handle::in_bytes(bytes, len, 1)?;
         match Preamble::decode(b)? {
@@ -85,14 +78,7 @@ pub extern "C" fn accord_preamble_decode(
             }
             None => Ok(ACCORD_NEED_MORE),
         }
-    })();
-    match r {
-        Ok(code) => code,
-        Err(f) => {
-            let _ = handle::opt_out(error, 4, f.to_info());
-            f.code
-        }
-    }
+    })
 }
 
 /// Encode `*p` into `out` (28 writable bytes), refusing what a receiver
@@ -104,17 +90,10 @@ pub extern "C" fn accord_preamble_encode(
     out: *mut u8,
     error: *mut accord_error_info,
 ) -> accord_result {
-    let r: Result<_, Fail> = (|| {
+    handle::call(Some((error, 3)), || {
         let p = preamble_from_c(handle::in_ref(p, 1)?, 1)?;
         let o = handle::out_bytes(out, ACCORD_PREAMBLE_LEN, 2)?;
         o.copy_from_slice(&p.to_bytes());
-        Ok(())
-    })();
-    match r {
-        Ok(()) => ACCORD_OK,
-        Err(f) => {
-            let _ = handle::opt_out(error, 3, f.to_info());
-            f.code
-        }
-    }
+        Ok(ACCORD_OK)
+    })
 }

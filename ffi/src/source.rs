@@ -10,12 +10,13 @@
 //! `accord_source_can_switchover`, `accord_source_start_switchover`.
 
 use accord_core::{
-    AckPolicy, CapabilityId, ChannelId, DeviceId, Duration, ErrorCode, Instant, Level, Offer,
-    Source, SourceConfig, SourceState, VersionRange,
+    AckPolicy, ChannelId, DeviceId, Duration, ErrorCode, Instant, Source, SourceConfig,
+    SourceState, VersionRange,
 };
 
 use crate::error::*;
 use crate::handle::{self, *};
+use crate::session::{agreement, apply_caps, device_info};
 use crate::types::*;
 
 /// How a source is configured. Fill it with `accord_source_config_default`,
@@ -45,32 +46,6 @@ pub struct accord_source_config {
     pub channels_timeout_ms: u64,
     /// From Welcome (or a revoke) to the switchover-ack, ms (default 300000).
     pub ack_timeout_ms: u64,
-}
-
-/// Apply `caps` to `offer` (argument `position` of the call).
-pub(crate) fn apply_caps(
-    offer: &mut Offer,
-    caps: *const accord_cap_offer,
-    n: usize,
-    position: u16,
-) -> Result<(), Fail> {
-    for c in handle::in_slice(caps, n, position)? {
-        let id = CapabilityId(c.id);
-        match c.level {
-            ACCORD_LEVEL_NONE => offer.remove(id),
-            ACCORD_LEVEL_OPTIONAL => offer.set(id, Level::Optional, c.param)?,
-            ACCORD_LEVEL_REQUIRED => offer.set(id, Level::Required, c.param)?,
-            other => {
-                return Err(Fail::arg_value(
-                    ACCORD_ERR_BAD_ENUM,
-                    position,
-                    u32::from(ACCORD_LEVEL_REQUIRED),
-                    u32::from(other),
-                ))
-            }
-        }
-    }
-    Ok(())
 }
 
 fn config_from_c(c: &accord_source_config) -> Result<SourceConfig, Fail> {
@@ -112,22 +87,19 @@ pub(crate) fn state_to_c(s: SourceState) -> accord_state {
 #[no_mangle]
 pub extern "C" fn accord_source_config_default(cfg: *mut accord_source_config) -> accord_result {
     let d = SourceConfig::default();
-    match handle::out_ref(cfg, 1) {
-        Ok(c) => {
-            *c = accord_source_config {
-                caps: core::ptr::null(),
-                n_caps: 0,
-                version_min: d.versions.min,
-                version_max: d.versions.max,
-                ack_policy: ACCORD_ACK_POLICY_FAIL,
-                welcome_timeout_ms: d.welcome_timeout.millis(),
-                channels_timeout_ms: d.channels_timeout.millis(),
-                ack_timeout_ms: d.ack_timeout.millis(),
-            };
-            ACCORD_OK
-        }
-        Err(f) => f.code,
-    }
+    handle::call(None, || {
+        *handle::out_ref(cfg, 1)? = accord_source_config {
+            caps: core::ptr::null(),
+            n_caps: 0,
+            version_min: d.versions.min,
+            version_max: d.versions.max,
+            ack_policy: ACCORD_ACK_POLICY_FAIL,
+            welcome_timeout_ms: d.welcome_timeout.millis(),
+            channels_timeout_ms: d.channels_timeout.millis(),
+            ack_timeout_ms: d.ack_timeout.millis(),
+        };
+        Ok(ACCORD_OK)
+    })
 }
 
 /// Initialise a source session in `src` for one migration. `nonce` points to
@@ -439,30 +411,6 @@ pub extern "C" fn accord_source_agreement(
     })
 }
 
-pub(crate) fn agreement(
-    v: u8,
-    agreed: &accord_core::Agreed,
-    version: *mut u8,
-    caps: *mut accord_enabled,
-    cap: usize,
-    count: *mut usize,
-) -> Result<(), Fail> {
-    let n = handle::out_ref(count, 5)?;
-    handle::opt_out(version, 2, v)?;
-    let dst = handle::out_slice(caps, cap, 3)?;
-    for (d, e) in dst.iter_mut().zip(agreed.entries()) {
-        *d = accord_enabled {
-            id: e.id.0,
-            param: e.param,
-        };
-    }
-    *n = agreed.entries().len();
-    if *n > cap {
-        return Err(Fail::code(ErrorCode::BufferTooSmall));
-    }
-    Ok(())
-}
-
 /// `*count` receives the number of devices listed.
 #[no_mangle]
 pub extern "C" fn accord_source_device_count(
@@ -493,23 +441,6 @@ pub extern "C" fn accord_source_device(
         *out = device_info(d, s.participates(DeviceId(id)), false);
         Ok(())
     })
-}
-
-pub(crate) fn device_info(
-    d: &accord_core::device::Device,
-    participates: bool,
-    approved: bool,
-) -> accord_device_info {
-    let mut i = accord_device_info {
-        name: [0; ACCORD_DEVICE_NAME_SIZE],
-        instance: d.name.instance,
-        ack: u8::from(d.ack),
-        participates: u8::from(participates),
-        approved: u8::from(approved),
-        reserved: 0,
-    };
-    copy_cstr(&mut i.name, d.name.name.as_str());
-    i
 }
 
 /// `*dropped` receives how many events were dropped because the event queue

@@ -103,24 +103,49 @@ impl Preamble {
             return Ok(None);
         };
         let byte = |i: usize| b.get(i).copied().unwrap_or(0);
-        let versions = VersionRange::new(byte(4), byte(5));
+        let mut nonce = [0u8; 16];
+        for (dst, src) in nonce.iter_mut().zip(b.iter().skip(12)) {
+            *dst = *src;
+        }
+        Preamble::from_fields(
+            VersionRange::new(byte(4), byte(5)),
+            byte(6),
+            byte(7),
+            u16::from_be_bytes([byte(8), byte(9)]),
+            u16::from_be_bytes([byte(10), byte(11)]),
+            nonce,
+        )
+        .map(Some)
+    }
+
+    /// A preamble from its fields as the wire carries them (`role` is the
+    /// role byte), checked by the rules every received preamble meets, in
+    /// the order [`Preamble::decode`] applies them: versions, role, flags,
+    /// then index and total.
+    pub fn from_fields(
+        versions: VersionRange,
+        role: u8,
+        flags: u8,
+        index: u16,
+        total: u16,
+        nonce: [u8; 16],
+    ) -> Result<Preamble> {
         if !versions.is_valid() {
             return Err(Error::with(
                 ErrorCode::BadVersionRange,
                 Detail::Value {
                     expected: 1,
-                    got: u32::from_be_bytes([0, 0, byte(4), byte(5)]),
+                    got: u32::from_be_bytes([0, 0, versions.min, versions.max]),
                 },
             ));
         }
-        let role = Role::from_u8(byte(6)).ok_or(Error::with(
+        let role = Role::from_u8(role).ok_or(Error::with(
             ErrorCode::UnknownRole,
             Detail::Value {
                 expected: 3,
-                got: byte(6) as u32,
+                got: role as u32,
             },
         ))?;
-        let flags = byte(7);
         if flags & !FLAG_REATTACH != 0 {
             return Err(Error::with(
                 ErrorCode::ReservedFlags,
@@ -130,8 +155,6 @@ impl Preamble {
                 },
             ));
         }
-        let index = u16::from_be_bytes([byte(8), byte(9)]);
-        let total = u16::from_be_bytes([byte(10), byte(11)]);
         let single = matches!(role, Role::Main | Role::Preempt);
         if index >= total || (single && total != 1) {
             return Err(Error::with(
@@ -139,17 +162,50 @@ impl Preamble {
                 Detail::Channel { role, index },
             ));
         }
-        let mut nonce = [0u8; 16];
-        for (dst, src) in nonce.iter_mut().zip(b.iter().skip(12)) {
-            *dst = *src;
-        }
-        Ok(Some(Preamble {
+        Ok(Preamble {
             versions,
             role,
             flags,
             index,
             total,
             nonce,
-        }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked constructor and the decoder are one rule: for every mix
+    /// of valid and invalid fields they give the same preamble or error.
+    #[test]
+    fn from_fields_is_what_decode_checks() {
+        let nonce = [7u8; 16];
+        for (min, max) in [(1, 1), (1, 3), (0, 1), (2, 1), (1, 255)] {
+            for role in 0..=5u8 {
+                for flags in [0, FLAG_REATTACH, 0x02, 0x80] {
+                    for (index, total) in [(0u16, 1u16), (0, 2), (1, 2), (2, 2), (0, 0), (300, 301)]
+                    {
+                        let versions = VersionRange::new(min, max);
+                        let mut b = [0u8; LEN];
+                        b[..4].copy_from_slice(&MAGIC);
+                        b[4] = min;
+                        b[5] = max;
+                        b[6] = role;
+                        b[7] = flags;
+                        b[8..10].copy_from_slice(&index.to_be_bytes());
+                        b[10..12].copy_from_slice(&total.to_be_bytes());
+                        b[12..].copy_from_slice(&nonce);
+                        let built =
+                            Preamble::from_fields(versions, role, flags, index, total, nonce);
+                        assert_eq!(Preamble::decode(&b), built.clone().map(Some));
+                        if let Ok(p) = built {
+                            assert_eq!(p.to_bytes(), b);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
