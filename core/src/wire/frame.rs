@@ -95,39 +95,28 @@ pub fn split(bytes: &[u8]) -> Result<Option<RawFrame<'_>>> {
 }
 
 /// Write a frame whose payload `body` writes into the slice it is given and
-/// returns the payload length. Returns the frame's total length.
+/// returns the payload length. Returns the frame's total length. The errors
+/// are [`write_with`]'s, or `body`'s own when it fails otherwise than for
+/// want of room.
 pub fn write(
     out: &mut [u8],
     kind: FrameType,
     body: impl FnOnce(&mut [u8]) -> Result<usize>,
 ) -> Result<usize> {
-    let (head, rest) = out
-        .split_at_mut_checked(HEADER_LEN)
-        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-    let cap = rest.len().min(MAX_PAYLOAD);
-    let rest = rest
-        .get_mut(..cap)
-        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-    let n = body(rest).map_err(|e| {
-        // A payload that overflows a buffer of MAX_PAYLOAD bytes is too large
-        // for the protocol, not for the caller.
-        if e.code == ErrorCode::BufferTooSmall && cap == MAX_PAYLOAD {
-            Error::new(ErrorCode::FrameTooLarge)
-        } else {
-            e
-        }
-    })?;
-    let len = u16::try_from(n)
-        .map_err(|_| Error::new(ErrorCode::FrameTooLarge))?
-        .to_be_bytes();
-    head.copy_from_slice(&[kind as u8, len[0], len[1]]);
-    Ok(HEADER_LEN + n)
+    let mut failed = None;
+    write_with(out, kind, |w| {
+        w.fill(|rest| body(rest).map_err(|e| failed = Some(e)).ok())
+    })
+    .map_err(|e| match failed {
+        Some(own) if own.code != ErrorCode::BufferTooSmall => own,
+        _ => e,
+    })
 }
 
-/// [`write`] for accord's own payload writers, which answer `None` when the
-/// buffer is full: the same frame, the same errors (`BufferTooSmall`, or
-/// `FrameTooLarge` if even a maximal payload area overflows), without an
-/// `Error` travelling out of every field.
+/// Write a frame whose payload `body` writes (`None`: the buffer is full);
+/// returns the frame's total length. A full buffer is `BufferTooSmall`, or
+/// `FrameTooLarge` if even a maximal payload area overflowed. Every frame
+/// accord writes goes through here.
 pub(crate) fn write_with(
     out: &mut [u8],
     kind: FrameType,
@@ -160,7 +149,7 @@ pub(crate) fn write_with(
 #[cfg(test)]
 mod write_with_tests {
     use super::*;
-    use crate::wire::msg::SwitchoverRevoke;
+    use crate::wire::msg::{Payload, SwitchoverRevoke};
 
     /// `write_with` gives `write`'s frame and errors, for every buffer size
     /// and for a payload too large for any frame.
@@ -187,6 +176,31 @@ mod write_with_tests {
         );
         assert_eq!(
             write_with(&mut big[..100], FrameType::Hello, fill)
+                .unwrap_err()
+                .code,
+            ErrorCode::BufferTooSmall
+        );
+        // `write` passes a body's own error on, and reads a body's full
+        // maximal payload area as a frame too large.
+        let own = |_: &mut [u8]| Err(Error::new(ErrorCode::InvalidArgument));
+        assert_eq!(
+            write(&mut big, FrameType::Hello, own).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        let full = |_: &mut [u8]| Err(Error::new(ErrorCode::BufferTooSmall));
+        assert_eq!(
+            write(&mut big, FrameType::Hello, full).unwrap_err().code,
+            ErrorCode::FrameTooLarge
+        );
+        assert_eq!(
+            write(&mut big[..100], FrameType::Hello, full)
+                .unwrap_err()
+                .code,
+            ErrorCode::BufferTooSmall
+        );
+        let liar = |_: &mut [u8]| Ok(101);
+        assert_eq!(
+            write(&mut big[..100], FrameType::Hello, liar)
                 .unwrap_err()
                 .code,
             ErrorCode::BufferTooSmall
