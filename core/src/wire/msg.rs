@@ -617,6 +617,7 @@ payload_api!(
 
 impl Payload for ChannelsReady {
     const KIND: FrameType = FrameType::ChannelsReady;
+    #[inline]
     fn read(r: &mut Reader<'_>) -> Option<Self> {
         let multifd = r.u16()?;
         let preempt = r.bool()?;
@@ -636,6 +637,7 @@ impl Payload for ChannelsReady {
 
 impl Payload for SwitchoverAck {
     const KIND: FrameType = FrameType::SwitchoverAck;
+    #[inline]
     fn read(r: &mut Reader<'_>) -> Option<Self> {
         Some(SwitchoverAck { epoch: r.u32()? })
     }
@@ -646,6 +648,7 @@ impl Payload for SwitchoverAck {
 
 impl Payload for SwitchoverRevoke {
     const KIND: FrameType = FrameType::SwitchoverRevoke;
+    #[inline]
     fn read(r: &mut Reader<'_>) -> Option<Self> {
         let epoch = r.u32()?;
         let device = r.u16()?;
@@ -659,6 +662,7 @@ impl Payload for SwitchoverRevoke {
 
 impl Payload for SwitchoverStart {
     const KIND: FrameType = FrameType::SwitchoverStart;
+    #[inline]
     fn read(r: &mut Reader<'_>) -> Option<Self> {
         let epoch = r.u32()?;
         let waived = r.bool()?;
