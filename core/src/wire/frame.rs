@@ -103,25 +103,41 @@ pub fn write(
     kind: FrameType,
     body: impl FnOnce(&mut [u8]) -> Result<usize>,
 ) -> Result<usize> {
-    let mut failed = None;
-    write_with(out, kind, |w| {
-        w.fill(|rest| body(rest).map_err(|e| failed = Some(e)).ok())
-    })
-    .map_err(|e| match failed {
-        Some(own) if own.code != ErrorCode::BufferTooSmall => own,
-        _ => e,
-    })
+    let (head, rest) = parts(out)?;
+    let cap = rest.len();
+    let n = body(rest).map_err(|e| {
+        if e.code == ErrorCode::BufferTooSmall {
+            overflow(cap)
+        } else {
+            e
+        }
+    })?;
+    if n > cap {
+        return Err(overflow(cap));
+    }
+    Ok(seal(head, kind, n))
 }
 
 /// Write a frame whose payload `body` writes (`None`: the buffer is full);
 /// returns the frame's total length. A full buffer is `BufferTooSmall`, or
 /// `FrameTooLarge` if even a maximal payload area overflowed. Every frame
-/// accord writes goes through here.
+/// the machines send goes through here.
 pub(crate) fn write_with(
     out: &mut [u8],
     kind: FrameType,
     body: impl FnOnce(&mut Writer<'_>) -> Option<()>,
 ) -> Result<usize> {
+    let (head, rest) = parts(out)?;
+    let cap = rest.len();
+    let mut w = Writer::new(rest);
+    if body(&mut w).is_none() {
+        return Err(overflow(cap));
+    }
+    Ok(seal(head, kind, w.position()))
+}
+
+/// `out` as a header slot and a payload area of at most [`MAX_PAYLOAD`] bytes.
+fn parts(out: &mut [u8]) -> Result<(&mut [u8], &mut [u8])> {
     let (head, rest) = out
         .split_at_mut_checked(HEADER_LEN)
         .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
@@ -129,21 +145,28 @@ pub(crate) fn write_with(
     let rest = rest
         .get_mut(..cap)
         .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-    let mut w = Writer::new(rest);
-    if body(&mut w).is_none() {
-        return Err(Error::new(if cap == MAX_PAYLOAD {
-            ErrorCode::FrameTooLarge
-        } else {
-            ErrorCode::BufferTooSmall
-        }));
-    }
-    let n = w.position();
-    // n <= cap <= MAX_PAYLOAD: the length fits in the header's 16 bits.
+    Ok((head, rest))
+}
+
+/// A payload that did not fit in a payload area of `cap` bytes: too large
+/// for the protocol if the area was a whole [`MAX_PAYLOAD`], else for the
+/// caller's buffer.
+fn overflow(cap: usize) -> Error {
+    Error::new(if cap == MAX_PAYLOAD {
+        ErrorCode::FrameTooLarge
+    } else {
+        ErrorCode::BufferTooSmall
+    })
+}
+
+/// Fill the header slot for an `n`-byte payload (`n` <= [`MAX_PAYLOAD`],
+/// so the length fits in 16 bits); returns the frame's length.
+fn seal(head: &mut [u8], kind: FrameType, n: usize) -> usize {
     let len = (n as u16).to_be_bytes();
     for (d, s) in head.iter_mut().zip([kind as u8, len[0], len[1]]) {
         *d = s;
     }
-    Ok(HEADER_LEN + n)
+    HEADER_LEN + n
 }
 
 #[cfg(test)]

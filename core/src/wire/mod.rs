@@ -263,16 +263,6 @@ impl<'a> Writer<'a> {
         Some(())
     }
 
-    /// Let `f` write into the free space and return how many bytes it
-    /// wrote (`None`: it did not fit).
-    pub(crate) fn fill(&mut self, f: impl FnOnce(&mut [u8]) -> Option<usize>) -> Option<()> {
-        let rest = self.buf.get_mut(self.pos..)?;
-        let room = rest.len();
-        let n = f(rest).filter(|&n| n <= room)?;
-        self.pos += n;
-        Some(())
-    }
-
     /// Bytes written so far.
     pub const fn position(&self) -> usize {
         self.pos
