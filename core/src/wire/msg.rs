@@ -321,13 +321,19 @@ impl<'a> Welcome<'a> {
 /// A peer's device name longer than our capacity is shortened (at a character
 /// boundary) rather than refused: it only decorates an error.
 fn truncated(s: &str) -> Name {
-    let mut end = s.len().min(MAX_NAME_LEN);
+    let mut n = Name::new();
+    let _ = n.push_str(cut(s, MAX_NAME_LEN));
+    n
+}
+
+/// The longest start of `s` of at most `max` bytes that ends on a
+/// character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end = end.saturating_sub(1);
     }
-    let mut n = Name::new();
-    let _ = n.push_str(s.get(..end).unwrap_or_default());
-    n
+    s.get(..end).unwrap_or_default()
 }
 
 /// Encode a Reject or Abort payload.
@@ -508,11 +514,7 @@ pub fn failure_device_name(payload: &[u8], out: &mut PeerName) {
         .filter(|&tag| tag == 3)
         .and_then(|_| r.str(None))
         .unwrap_or_default();
-    let mut end = name.len().min(MAX_PEER_NAME_LEN);
-    while !name.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    let _ = out.push_str(name.get(..end).unwrap_or_default());
+    let _ = out.push_str(cut(name, MAX_PEER_NAME_LEN));
 }
 
 /// ChannelsReady: the counts of the attached set, which equals the negotiated set.
