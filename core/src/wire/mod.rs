@@ -46,7 +46,7 @@ impl<'a> Reader<'a> {
         Reader { buf }
     }
 
-    /// Decode a list length (postcard's varint) and refuse one above `max`.
+    /// Decode a list length (a `u32` varint, §5.1) and refuse one above `max`.
     pub fn len(&mut self, max: usize) -> Result<usize> {
         let n = self.u32().ok_or(malformed())? as usize;
         if n > max {

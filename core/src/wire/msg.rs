@@ -537,7 +537,7 @@ pub struct SwitchoverAck {
     pub epoch: u32,
 }
 
-/// SwitchoverRevoke: `device` withdrew its approval; ack `epoch` no longer holds.
+/// SwitchoverRevoke: `device` withdrew its approval, and with it ack `epoch`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SwitchoverRevoke {
