@@ -192,7 +192,7 @@ impl Codec {
         let f = frame::split(buf).expect("valid").expect("complete");
         let w = Welcome::decode(f.payload).expect("valid Welcome");
         let mut sum = usize::from(w.version) + w.offer.entries().len() + w.agreed.entries().len();
-        for v in w.verdicts.iter::<bool>() {
+        for v in w.verdicts.bools() {
             sum += usize::from(v.expect("checked by decode"));
         }
         sum

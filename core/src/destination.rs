@@ -21,7 +21,7 @@ use crate::time::{Duration, Instant};
 use crate::version::{VersionRange, SUPPORTED};
 use crate::wire::frame::{FrameType, RawFrame};
 use crate::wire::msg::{
-    self, ChannelsReady, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart, Welcome,
+    self, ChannelsReady, Hello, Payload, SwitchoverAck, SwitchoverRevoke, SwitchoverStart, Welcome,
 };
 use crate::wire::preamble::Preamble;
 use crate::Name;

@@ -17,8 +17,8 @@ use crate::time::{Duration, Instant};
 use crate::version::{VersionRange, SUPPORTED};
 use crate::wire::frame::{self, FrameType, RawFrame};
 use crate::wire::msg::{
-    self, ChannelsReady, DeviceOffer, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart,
-    Welcome,
+    self, ChannelsReady, DeviceOffer, Hello, Payload, SwitchoverAck, SwitchoverRevoke,
+    SwitchoverStart, Welcome,
 };
 use crate::wire::preamble::{Preamble, FLAG_REATTACH};
 use crate::wire::Writer;

@@ -319,19 +319,19 @@ fn feed_source(s: &mut Source, bytes: &[u8]) -> (Option<Error>, String) {
 
 fn ack(epoch: u32) -> Vec<u8> {
     let mut b = [0u8; 16];
-    let n = msg::encode_value(&mut b, &SwitchoverAck { epoch }).unwrap();
+    let n = SwitchoverAck { epoch }.encode(&mut b).unwrap();
     framed(5, &b[..n])
 }
 
 fn revoke(epoch: u32, device: u16) -> Vec<u8> {
     let mut b = [0u8; 16];
-    let n = msg::encode_value(&mut b, &SwitchoverRevoke { epoch, device }).unwrap();
+    let n = SwitchoverRevoke { epoch, device }.encode(&mut b).unwrap();
     framed(6, &b[..n])
 }
 
 fn start(epoch: u32, waived: bool) -> Vec<u8> {
     let mut b = [0u8; 16];
-    let n = msg::encode_value(&mut b, &SwitchoverStart { epoch, waived }).unwrap();
+    let n = SwitchoverStart { epoch, waived }.encode(&mut b).unwrap();
     framed(7, &b[..n])
 }
 

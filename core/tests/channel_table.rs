@@ -9,7 +9,7 @@ mod common;
 use accord_core::capacity::MAX_EARLY_CHANNELS;
 use accord_core::channel::Assignment;
 use accord_core::wire::frame::FrameType;
-use accord_core::wire::msg::{self, ChannelsReady};
+use accord_core::wire::msg::ChannelsReady;
 use accord_core::wire::preamble::FLAG_REATTACH;
 use accord_core::*;
 use common::*;
@@ -367,7 +367,7 @@ fn held_channels_are_assigned_at_welcome_and_channels_ready_follows_it() {
     let tx = parse_tx(&reply);
     assert_eq!(tx.kinds(), [FrameType::Welcome, FrameType::ChannelsReady]);
     assert_eq!(
-        msg::decode_exact::<ChannelsReady>(tx.payload(FrameType::ChannelsReady)),
+        ChannelsReady::decode(tx.payload(FrameType::ChannelsReady)),
         Ok(SET)
     );
     assert_eq!(s.handle_input(T0, &reply), Ok(reply.len()));
@@ -472,7 +472,7 @@ fn lost_channel_reattached_with_the_same_nonce_sends_channels_ready_again() {
     let tx = parse_tx(&reply);
     assert_eq!(tx.kinds(), [FrameType::ChannelsReady]);
     assert_eq!(
-        msg::decode_exact::<ChannelsReady>(tx.payload(FrameType::ChannelsReady)),
+        ChannelsReady::decode(tx.payload(FrameType::ChannelsReady)),
         Ok(SET)
     );
     assert_eq!(s.handle_input(at(6), &reply), Ok(reply.len()));

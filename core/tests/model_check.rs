@@ -37,7 +37,7 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
 use accord_core::wire::frame::{self, FrameType};
-use accord_core::wire::msg::{self, SwitchoverAck, SwitchoverRevoke};
+use accord_core::wire::msg::{SwitchoverAck, SwitchoverRevoke};
 use accord_core::wire::preamble;
 use accord_core::*;
 
@@ -428,7 +428,7 @@ impl World {
         while let Some(f) = frame::split(b).unwrap() {
             match f.kind {
                 FrameType::SwitchoverAck => {
-                    let a: SwitchoverAck = msg::decode_exact(f.payload).unwrap();
+                    let a = SwitchoverAck::decode(f.payload).unwrap();
                     assert!(
                         !self.obs.w_ack_open,
                         "two acks on the wire without a revoke between"
@@ -438,7 +438,7 @@ impl World {
                     self.obs.w_ack_open = true;
                 }
                 FrameType::SwitchoverRevoke => {
-                    let r: SwitchoverRevoke = msg::decode_exact(f.payload).unwrap();
+                    let r = SwitchoverRevoke::decode(f.payload).unwrap();
                     assert!(self.obs.w_ack_open, "revoke of an ack never sent");
                     assert_eq!(r.epoch, self.obs.w_last_ack);
                     self.obs.w_ack_open = false;
@@ -466,7 +466,7 @@ impl World {
             let mut found = false;
             while let Some(f) = frame::split(b).unwrap() {
                 if f.kind == FrameType::SwitchoverRevoke {
-                    let r: SwitchoverRevoke = msg::decode_exact(f.payload).unwrap();
+                    let r = SwitchoverRevoke::decode(f.payload).unwrap();
                     found |= r.epoch == epoch;
                 }
                 b = &b[f.len..];

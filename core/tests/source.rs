@@ -10,7 +10,7 @@ use accord_core::capacity::MAX_NAME_LEN;
 use accord_core::caps::negotiate;
 use accord_core::version::SUPPORTED;
 use accord_core::wire::frame::FrameType;
-use accord_core::wire::msg::{self, ChannelsReady, DeviceOffer, Hello, SwitchoverStart, Welcome};
+use accord_core::wire::msg::{ChannelsReady, DeviceOffer, Hello, SwitchoverStart, Welcome};
 use accord_core::wire::preamble::FLAG_REATTACH;
 use accord_core::*;
 use common::*;
@@ -315,7 +315,7 @@ mod await_welcome {
         assert_eq!(tx.kinds(), [FrameType::Hello]);
         let hello = Hello::decode(tx.payload(FrameType::Hello)).unwrap();
         assert_eq!(hello.offer, s.config().capabilities);
-        let devices: Vec<DeviceOffer<'_>> = hello.devices.iter().map(Result::unwrap).collect();
+        let devices: Vec<DeviceOffer<'_>> = hello.devices.devices().map(Result::unwrap).collect();
         assert_eq!(
             devices,
             [
@@ -930,7 +930,7 @@ mod precopy {
         let tx = parse_tx(&tx_source(&mut s, at(20)));
         assert_eq!(tx.kinds(), [FrameType::SwitchoverStart]);
         assert_eq!(
-            msg::decode_exact::<SwitchoverStart>(tx.payload(FrameType::SwitchoverStart)),
+            SwitchoverStart::decode(tx.payload(FrameType::SwitchoverStart)),
             Ok(SwitchoverStart {
                 epoch: 1,
                 waived: false
@@ -1024,9 +1024,7 @@ mod precopy {
         s.start_switchover(deadline).unwrap();
         let start = tx_source(&mut s, deadline);
         assert_eq!(
-            msg::decode_exact::<SwitchoverStart>(
-                parse_tx(&start).payload(FrameType::SwitchoverStart)
-            ),
+            SwitchoverStart::decode(parse_tx(&start).payload(FrameType::SwitchoverStart)),
             Ok(SwitchoverStart {
                 epoch: 0,
                 waived: true

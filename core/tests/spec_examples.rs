@@ -105,7 +105,7 @@ fn hello() {
     let f = frame::split(&b).unwrap().unwrap();
     let h = Hello::decode(f.payload).unwrap();
     assert_eq!(h.offer, source_offer());
-    let devs: Vec<DeviceOffer> = h.devices.iter().map(|d| d.unwrap()).collect();
+    let devs: Vec<DeviceOffer> = h.devices.devices().map(|d| d.unwrap()).collect();
     assert_eq!(devs, DEVICES);
 }
 
@@ -128,10 +128,7 @@ fn welcome() {
         (1, &destination_offer(), &agreed)
     );
     assert_eq!(
-        w.verdicts
-            .iter::<bool>()
-            .map(|v| v.unwrap())
-            .collect::<Vec<_>>(),
+        w.verdicts.bools().map(|v| v.unwrap()).collect::<Vec<_>>(),
         [false, true]
     );
 }
@@ -189,10 +186,13 @@ fn channels_ready() {
         preempt: true,
         device_state: 0,
     };
-    let b = frame_bytes(FrameType::ChannelsReady, |o| msg::encode_value(o, &v));
+    let b = frame_bytes(FrameType::ChannelsReady, |o| v.encode(o));
     check("channels-ready", &b);
+    let mut f = [0u8; 16];
+    let n = v.encode_frame(&mut f).unwrap();
+    assert_eq!(f[..n], b[..]);
     assert_eq!(
-        msg::decode_exact::<ChannelsReady>(frame::split(&b).unwrap().unwrap().payload).unwrap(),
+        ChannelsReady::decode(frame::split(&b).unwrap().unwrap().payload).unwrap(),
         v
     );
 }
@@ -200,31 +200,44 @@ fn channels_ready() {
 #[test]
 fn switchover_frames() {
     let ack = frame_bytes(FrameType::SwitchoverAck, |o| {
-        msg::encode_value(o, &SwitchoverAck { epoch: 1 })
+        SwitchoverAck { epoch: 1 }.encode(o)
     });
     check("switchover-ack", &ack);
     let rv = frame_bytes(FrameType::SwitchoverRevoke, |o| {
-        msg::encode_value(
-            o,
-            &SwitchoverRevoke {
-                epoch: 1,
-                device: 1,
-            },
-        )
+        SwitchoverRevoke {
+            epoch: 1,
+            device: 1,
+        }
+        .encode(o)
     });
     check("switchover-revoke", &rv);
     let st = frame_bytes(FrameType::SwitchoverStart, |o| {
-        msg::encode_value(
-            o,
-            &SwitchoverStart {
-                epoch: 300,
-                waived: false,
-            },
-        )
+        SwitchoverStart {
+            epoch: 300,
+            waived: false,
+        }
+        .encode(o)
     });
     check("switchover-start", &st);
-    let v: SwitchoverStart =
-        msg::decode_exact(frame::split(&st).unwrap().unwrap().payload).unwrap();
+    // Each payload's own frame writer gives the same frames.
+    let mut b = [0u8; 16];
+    let n = SwitchoverAck { epoch: 1 }.encode_frame(&mut b).unwrap();
+    assert_eq!(b[..n], ack[..]);
+    let n = SwitchoverRevoke {
+        epoch: 1,
+        device: 1,
+    }
+    .encode_frame(&mut b)
+    .unwrap();
+    assert_eq!(b[..n], rv[..]);
+    let n = SwitchoverStart {
+        epoch: 300,
+        waived: false,
+    }
+    .encode_frame(&mut b)
+    .unwrap();
+    assert_eq!(b[..n], st[..]);
+    let v = SwitchoverStart::decode(frame::split(&st).unwrap().unwrap().payload).unwrap();
     assert_eq!(
         v,
         SwitchoverStart {
@@ -326,38 +339,32 @@ fn print_examples() {
     };
     println!(
         "channels-ready {}",
-        hex(&frame_bytes(FrameType::ChannelsReady, |o| {
-            msg::encode_value(o, &v)
-        }))
+        hex(&frame_bytes(FrameType::ChannelsReady, |o| { v.encode(o) }))
     );
     println!(
         "switchover-ack {}",
         hex(&frame_bytes(FrameType::SwitchoverAck, |o| {
-            msg::encode_value(o, &SwitchoverAck { epoch: 1 })
+            SwitchoverAck { epoch: 1 }.encode(o)
         }))
     );
     println!(
         "switchover-revoke {}",
         hex(&frame_bytes(FrameType::SwitchoverRevoke, |o| {
-            msg::encode_value(
-                o,
-                &SwitchoverRevoke {
-                    epoch: 1,
-                    device: 1,
-                },
-            )
+            SwitchoverRevoke {
+                epoch: 1,
+                device: 1,
+            }
+            .encode(o)
         }))
     );
     println!(
         "switchover-start {}",
         hex(&frame_bytes(FrameType::SwitchoverStart, |o| {
-            msg::encode_value(
-                o,
-                &SwitchoverStart {
-                    epoch: 300,
-                    waived: false,
-                },
-            )
+            SwitchoverStart {
+                epoch: 300,
+                waived: false,
+            }
+            .encode(o)
         }))
     );
 }

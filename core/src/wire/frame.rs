@@ -95,44 +95,49 @@ pub fn split(bytes: &[u8]) -> Result<Option<RawFrame<'_>>> {
 }
 
 /// Write a frame whose payload `body` writes into the slice it is given and
-/// returns the payload length. Returns the frame's total length.
+/// returns the payload length. Returns the frame's total length. The errors
+/// are [`write_with`]'s, or `body`'s own when it fails otherwise than for
+/// want of room.
 pub fn write(
     out: &mut [u8],
     kind: FrameType,
     body: impl FnOnce(&mut [u8]) -> Result<usize>,
 ) -> Result<usize> {
-    let (head, rest) = out
-        .split_at_mut_checked(HEADER_LEN)
-        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-    let cap = rest.len().min(MAX_PAYLOAD);
-    let rest = rest
-        .get_mut(..cap)
-        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+    let (head, rest) = parts(out)?;
+    let cap = rest.len();
     let n = body(rest).map_err(|e| {
-        // A payload that overflows a buffer of MAX_PAYLOAD bytes is too large
-        // for the protocol, not for the caller.
-        if e.code == ErrorCode::BufferTooSmall && cap == MAX_PAYLOAD {
-            Error::new(ErrorCode::FrameTooLarge)
+        if e.code == ErrorCode::BufferTooSmall {
+            overflow(cap)
         } else {
             e
         }
     })?;
-    let len = u16::try_from(n)
-        .map_err(|_| Error::new(ErrorCode::FrameTooLarge))?
-        .to_be_bytes();
-    head.copy_from_slice(&[kind as u8, len[0], len[1]]);
-    Ok(HEADER_LEN + n)
+    if n > cap {
+        return Err(overflow(cap));
+    }
+    Ok(seal(head, kind, n))
 }
 
-/// [`write`] for accord's own payload writers, which answer `None` when the
-/// buffer is full: the same frame, the same errors (`BufferTooSmall`, or
-/// `FrameTooLarge` if even a maximal payload area overflows), without an
-/// `Error` travelling out of every field.
+/// Write a frame whose payload `body` writes (`None`: the buffer is full);
+/// returns the frame's total length. A full buffer is `BufferTooSmall`, or
+/// `FrameTooLarge` if even a maximal payload area overflowed. Every frame
+/// the machines send goes through here.
 pub(crate) fn write_with(
     out: &mut [u8],
     kind: FrameType,
     body: impl FnOnce(&mut Writer<'_>) -> Option<()>,
 ) -> Result<usize> {
+    let (head, rest) = parts(out)?;
+    let cap = rest.len();
+    let mut w = Writer::new(rest);
+    if body(&mut w).is_none() {
+        return Err(overflow(cap));
+    }
+    Ok(seal(head, kind, w.position()))
+}
+
+/// `out` as a header slot and a payload area of at most [`MAX_PAYLOAD`] bytes.
+fn parts(out: &mut [u8]) -> Result<(&mut [u8], &mut [u8])> {
     let (head, rest) = out
         .split_at_mut_checked(HEADER_LEN)
         .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
@@ -140,27 +145,34 @@ pub(crate) fn write_with(
     let rest = rest
         .get_mut(..cap)
         .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-    let mut w = Writer::new(rest);
-    if body(&mut w).is_none() {
-        return Err(Error::new(if cap == MAX_PAYLOAD {
-            ErrorCode::FrameTooLarge
-        } else {
-            ErrorCode::BufferTooSmall
-        }));
-    }
-    let n = w.position();
-    // n <= cap <= MAX_PAYLOAD: the length fits in the header's 16 bits.
+    Ok((head, rest))
+}
+
+/// A payload that did not fit in a payload area of `cap` bytes: too large
+/// for the protocol if the area was a whole [`MAX_PAYLOAD`], else for the
+/// caller's buffer.
+fn overflow(cap: usize) -> Error {
+    Error::new(if cap == MAX_PAYLOAD {
+        ErrorCode::FrameTooLarge
+    } else {
+        ErrorCode::BufferTooSmall
+    })
+}
+
+/// Fill the header slot for an `n`-byte payload (`n` <= [`MAX_PAYLOAD`],
+/// so the length fits in 16 bits); returns the frame's length.
+fn seal(head: &mut [u8], kind: FrameType, n: usize) -> usize {
     let len = (n as u16).to_be_bytes();
     for (d, s) in head.iter_mut().zip([kind as u8, len[0], len[1]]) {
         *d = s;
     }
-    Ok(HEADER_LEN + n)
+    HEADER_LEN + n
 }
 
 #[cfg(test)]
 mod write_with_tests {
     use super::*;
-    use crate::wire::msg::SwitchoverRevoke;
+    use crate::wire::msg::{Payload, SwitchoverRevoke};
 
     /// `write_with` gives `write`'s frame and errors, for every buffer size
     /// and for a payload too large for any frame.
@@ -187,6 +199,31 @@ mod write_with_tests {
         );
         assert_eq!(
             write_with(&mut big[..100], FrameType::Hello, fill)
+                .unwrap_err()
+                .code,
+            ErrorCode::BufferTooSmall
+        );
+        // `write` passes a body's own error on, and reads a body's full
+        // maximal payload area as a frame too large.
+        let own = |_: &mut [u8]| Err(Error::new(ErrorCode::InvalidArgument));
+        assert_eq!(
+            write(&mut big, FrameType::Hello, own).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        let full = |_: &mut [u8]| Err(Error::new(ErrorCode::BufferTooSmall));
+        assert_eq!(
+            write(&mut big, FrameType::Hello, full).unwrap_err().code,
+            ErrorCode::FrameTooLarge
+        );
+        assert_eq!(
+            write(&mut big[..100], FrameType::Hello, full)
+                .unwrap_err()
+                .code,
+            ErrorCode::BufferTooSmall
+        );
+        let liar = |_: &mut [u8]| Ok(101);
+        assert_eq!(
+            write(&mut big[..100], FrameType::Hello, liar)
                 .unwrap_err()
                 .code,
             ErrorCode::BufferTooSmall

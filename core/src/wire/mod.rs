@@ -1,13 +1,15 @@
 //! accord's wire format: the fixed [`preamble`] every channel starts with, and
 //! the length-delimited [`frame`]s of the main channel with postcard payloads
 //! ([`msg`]). docs/PROTOCOL.md specifies every byte; its hex examples are tests.
+//!
+//! [`Reader`] and [`Writer`] are the one codec: the state machines, the C
+//! API, accord-inspect and the fuzz targets all decode and encode through
+//! them. postcard defines the format and is the conformance oracle: the
+//! tests and fuzz targets compare this codec with it byte for byte.
 
 pub mod frame;
 pub mod msg;
 pub mod preamble;
-mod ser;
-
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode, Result};
 
@@ -44,14 +46,7 @@ impl<'a> Reader<'a> {
         Reader { buf }
     }
 
-    /// Decode the next value.
-    pub fn take<T: Deserialize<'a>>(&mut self) -> Result<T> {
-        let (v, rest) = postcard::take_from_bytes::<T>(self.buf).map_err(|_| malformed())?;
-        self.buf = rest;
-        Ok(v)
-    }
-
-    /// Decode a list length (postcard's varint) and refuse one above `max`.
+    /// Decode a list length (a `u32` varint, §5.1) and refuse one above `max`.
     pub fn len(&mut self, max: usize) -> Result<usize> {
         let n = self.u32().ok_or(malformed())? as usize;
         if n > max {
@@ -66,16 +61,18 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    // The hot paths below accept and refuse exactly what postcard does for
-    // the same type (tested against postcard in msg.rs), without building a
-    // postcard deserializer for every field. A failed read (`None`: the
-    // caller reports MalformedPayload) leaves the reader where it was, as
-    // `take` does. They answer `Option`, not `Result`: an `Error` is large,
-    // and on a microcontroller every temporary one costs stack.
+    // The readers below accept and refuse exactly what postcard does for the
+    // same type (tested against postcard in msg.rs), with one exception: a
+    // length is a `u32` on every platform (postcard reads a `usize`, up to
+    // 10 bytes on a 64-bit host). A failed read (`None`: the caller reports
+    // MalformedPayload) leaves the reader where it was. They answer
+    // `Option`, not `Result`: an `Error` is large, and on a microcontroller
+    // every temporary one costs stack.
 
-    /// An unsigned varint of a `bits`-wide type, with postcard's limits: at
-    /// most `ceil(bits / 7)` bytes, and the last of that many bytes may only
-    /// carry the bits that remain.
+    /// An unsigned varint of a `bits`-wide type (PROTOCOL.md §5.1): at most
+    /// `ceil(bits / 7)` bytes, and the last of that many bytes may only carry
+    /// the bits that remain. Longer forms than needed are accepted within
+    /// that count (`80 00` is 0), as postcard, QUIC and protobuf do.
     #[inline]
     pub(crate) fn varint(&mut self, bits: u32) -> Option<u64> {
         // One byte (below 0x80) is the common case and always valid: every
@@ -157,7 +154,7 @@ impl<'a> Reader<'a> {
         Some(v)
     }
 
-    /// A `str`: varint byte length (a `usize`), then UTF-8 bytes.
+    /// A `str`: varint byte length (a `u32`), then UTF-8 bytes.
     ///
     /// `text`, if given, is the rest of the payload from some earlier
     /// position of this reader, already checked as UTF-8: the string is then
@@ -168,7 +165,7 @@ impl<'a> Reader<'a> {
     #[inline]
     pub(crate) fn str(&mut self, text: Option<&'a str>) -> Option<&'a str> {
         let mut r = *self;
-        let n = usize::try_from(r.varint(usize::BITS)?).ok()?;
+        let n = usize::try_from(r.varint(u32::BITS)?).ok()?;
         let bytes = r.buf.get(..n)?;
         let sliced = text.and_then(|t| {
             let at = t.len().checked_sub(r.buf.len())?;
@@ -211,20 +208,6 @@ impl<'a> Writer<'a> {
         Writer { buf, pos: 0 }
     }
 
-    /// Encode one value after the ones already written.
-    pub fn put<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
-        let rest = self
-            .buf
-            .get_mut(self.pos..)
-            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        let used = ser::to_slice(v, rest).map_err(|_| Error::new(ErrorCode::BufferTooSmall))?;
-        self.pos = self
-            .pos
-            .checked_add(used)
-            .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-        Ok(())
-    }
-
     /// Encode a list length.
     #[inline]
     pub fn len(&mut self, n: usize) -> Result<()> {
@@ -232,19 +215,20 @@ impl<'a> Writer<'a> {
         self.varint(n).ok_or(too_small())
     }
 
-    // The hot paths below write exactly the bytes postcard writes for the
-    // same value (unsigned LEB128 varints, length-prefixed str, bool as one
-    // byte; tested against postcard in msg.rs), without building a postcard
-    // serializer for every field. They answer `Option` (`None`: the buffer
-    // is full, the caller reports BufferTooSmall), not `Result`: an `Error`
-    // is large, and every `?` on one costs code and stack.
+    // The writers below write exactly the bytes postcard writes for the same
+    // value (unsigned LEB128 varints in their shortest form, length-prefixed
+    // str, bool as one byte; tested against postcard in msg.rs). They answer
+    // `Option` (`None`: the buffer is full, the caller reports
+    // BufferTooSmall), not `Result`: an `Error` is large, and every `?` on
+    // one costs code and stack.
 
     /// Append raw bytes.
     fn bytes(&mut self, b: &[u8]) -> Option<()> {
         let end = self.pos.checked_add(b.len())?;
         let dst = self.buf.get_mut(self.pos..end)?;
         // Not `copy_from_slice`: its length check is outlined at opt-level
-        // `z`, where LLVM no longer sees that the lengths are equal (see ser.rs).
+        // `z`, where LLVM does not see that the lengths are equal, and the
+        // panic path would fail the firmware's no-panic link.
         for (d, s) in dst.iter_mut().zip(b) {
             *d = *s;
         }
@@ -252,8 +236,8 @@ impl<'a> Writer<'a> {
         Some(())
     }
 
-    /// An unsigned integer (`u16`, `u32`, a `usize` length, an enum's
-    /// variant index) as postcard's varint.
+    /// An unsigned integer (`u16`, `u32`, a length, an enum's variant
+    /// index) as postcard's varint, in its shortest form.
     #[inline]
     pub(crate) fn varint(&mut self, mut v: u32) -> Option<()> {
         while v >= 0x80 {

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::capacity::{MAX_CAPABILITIES, MAX_DEVICES, MAX_NAME_LEN};
 use crate::caps::{Agreed, CapOffer, Enabled, Offer};
+use crate::channel::Role;
 use crate::error::{Detail, DeviceName, Error, ErrorCode, PeerName, Result, MAX_PEER_NAME_LEN};
 use crate::version::VersionRange;
+use crate::wire::frame::{self, FrameType};
 use crate::wire::{malformed, too_small, Reader, Writer};
 use crate::{CapabilityId, Name};
 
@@ -42,15 +44,9 @@ impl<'a> List<'a> {
         self.len == 0
     }
 
-    /// Walk the elements. Decoding was checked when the payload was parsed, so
-    /// an error here means the caller built a `List` some other way.
-    pub fn iter<T: Deserialize<'a>>(&self) -> impl Iterator<Item = Result<T>> + 'a {
-        let mut r = self.reader;
-        (0..self.len).map(move |_| r.take::<T>())
-    }
-
-    /// Walk a Hello's device list: the same results as
-    /// `iter::<DeviceOffer>()`, but the names were checked as UTF-8 once when
+    /// Walk a Hello's device list. Decoding was checked when the payload was
+    /// parsed, so an error here means the caller built the `List` some other
+    /// way. The names were checked as UTF-8 once, for the whole list, when
     /// the payload was decoded, so they are only sliced here.
     pub fn devices(&self) -> impl Iterator<Item = Result<DeviceOffer<'a>>> + 'a {
         let mut r = self.reader;
@@ -58,16 +54,10 @@ impl<'a> List<'a> {
         (0..self.len).map(move |_| read_device(&mut r, text).ok_or(malformed()))
     }
 
-    /// Walk a Welcome's verdict list: the same results as `iter::<bool>()`,
-    /// without a postcard deserializer.
+    /// Walk a Welcome's verdict list (errors: see [`List::devices`]).
     pub fn bools(&self) -> impl Iterator<Item = Result<bool>> + 'a {
         let mut r = self.reader;
         (0..self.len).map(move |_| r.bool().ok_or(malformed()))
-    }
-
-    /// Element `i`, walking from the start (bounded by the list length).
-    pub fn get<T: Deserialize<'a>>(&self, i: usize) -> Result<T> {
-        self.iter::<T>().nth(i).unwrap_or(Err(malformed()))
     }
 }
 
@@ -179,7 +169,7 @@ impl<'a> Hello<'a> {
         let mut offer = Offer::new();
         read_offer(&mut r, &mut offer)?;
         // One walk both checks that every device decodes and its name length;
-        // a bad name is reported after the trailing-bytes check, as before.
+        // a bad name is reported after the trailing-bytes check.
         let len = r.len(MAX_DEVICES)?;
         let start = r;
         let text = if len > 0 { r.rest_as_text() } else { None };
@@ -331,13 +321,19 @@ impl<'a> Welcome<'a> {
 /// A peer's device name longer than our capacity is shortened (at a character
 /// boundary) rather than refused: it only decorates an error.
 fn truncated(s: &str) -> Name {
-    let mut end = s.len().min(MAX_NAME_LEN);
+    let mut n = Name::new();
+    let _ = n.push_str(cut(s, MAX_NAME_LEN));
+    n
+}
+
+/// The longest start of `s` of at most `max` bytes that ends on a
+/// character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end = end.saturating_sub(1);
     }
-    let mut n = Name::new();
-    let _ = n.push_str(s.get(..end).unwrap_or_default());
-    n
+    s.get(..end).unwrap_or_default()
 }
 
 /// Encode a Reject or Abort payload.
@@ -427,51 +423,61 @@ pub(crate) fn write_failure(w: &mut Writer<'_>, err: &Error) -> Option<()> {
 }
 
 /// A Reject or Abort payload's detail, accepting and refusing what postcard
-/// does for the serde form (see [`write_failure`]).
+/// does for the serde form (see [`write_failure`]): the fields are read by
+/// the [`SHAPES`] table, then placed.
 fn read_detail(r: &mut Reader<'_>) -> Option<Detail> {
-    Some(match r.u32()? {
+    let tag = r.u32()?;
+    let shape = SHAPES.get(usize::try_from(tag).ok()?)?;
+    let mut v = [0u32; 4];
+    let mut name = "";
+    let mut role = Role::Main;
+    for (&kind, x) in shape.iter().zip(&mut v) {
+        *x = match kind {
+            END => break,
+            U16 => r.u16()?.into(),
+            U8 => r.u8()?.into(),
+            ROLE => {
+                role = r.role()?;
+                0
+            }
+            STR => {
+                name = r.str(None)?;
+                0
+            }
+            _ => r.u32()?,
+        };
+    }
+    // Each value came from a reader of its field's width: the casts are exact.
+    let [a, b, c, d] = v;
+    Some(match tag {
         0 => Detail::None,
-        1 => Detail::Capability(CapabilityId(r.u16()?)),
-        2 => {
-            let capability = CapabilityId(r.u16()?);
-            let needs = CapabilityId(r.u16()?);
-            Detail::Dependency { capability, needs }
-        }
-        3 => {
-            let name = truncated(r.str(None)?);
-            let instance = r.u32()?;
-            Detail::Device(DeviceName { name, instance })
-        }
-        4 => {
-            let source = VersionRange::new(r.u8()?, r.u8()?);
-            let destination = VersionRange::new(r.u8()?, r.u8()?);
-            Detail::Versions {
-                source,
-                destination,
-            }
-        }
-        5 => {
-            let role = r.role()?;
-            let index = r.u16()?;
-            Detail::Channel { role, index }
-        }
-        6 => {
-            let role = r.role()?;
-            let index = r.u16()?;
-            let missing = r.u16()?;
-            Detail::MissingChannels {
-                role,
-                index,
-                missing,
-            }
-        }
-        7 => Detail::Frame(r.u8()?),
-        8 => {
-            let expected = r.u32()?;
-            let got = r.u32()?;
-            Detail::Value { expected, got }
-        }
-        _ => return None,
+        1 => Detail::Capability(CapabilityId(a as u16)),
+        2 => Detail::Dependency {
+            capability: CapabilityId(a as u16),
+            needs: CapabilityId(b as u16),
+        },
+        3 => Detail::Device(DeviceName {
+            name: truncated(name),
+            instance: b,
+        }),
+        4 => Detail::Versions {
+            source: VersionRange::new(a as u8, b as u8),
+            destination: VersionRange::new(c as u8, d as u8),
+        },
+        5 => Detail::Channel {
+            role,
+            index: b as u16,
+        },
+        6 => Detail::MissingChannels {
+            role,
+            index: b as u16,
+            missing: c as u16,
+        },
+        7 => Detail::Frame(a as u8),
+        _ => Detail::Value {
+            expected: a,
+            got: b,
+        },
     })
 }
 
@@ -508,11 +514,7 @@ pub fn failure_device_name(payload: &[u8], out: &mut PeerName) {
         .filter(|&tag| tag == 3)
         .and_then(|_| r.str(None))
         .unwrap_or_default();
-    let mut end = name.len().min(MAX_PEER_NAME_LEN);
-    while !name.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    let _ = out.push_str(name.get(..end).unwrap_or_default());
+    let _ = out.push_str(cut(name, MAX_PEER_NAME_LEN));
 }
 
 /// ChannelsReady: the counts of the attached set, which equals the negotiated set.
@@ -535,7 +537,7 @@ pub struct SwitchoverAck {
     pub epoch: u32,
 }
 
-/// SwitchoverRevoke: `device` withdrew its approval; ack `epoch` no longer holds.
+/// SwitchoverRevoke: `device` withdrew its approval, and with it ack `epoch`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SwitchoverRevoke {
@@ -565,7 +567,7 @@ fn read_exact<'a, T>(payload: &'a [u8], f: impl FnOnce(&mut Reader<'a>) -> Optio
     }
 }
 
-/// Write a fixed-shape payload with `f`; returns the bytes written.
+/// Write a payload with `f`; returns the bytes written.
 #[inline]
 fn write_exact(out: &mut [u8], f: impl FnOnce(&mut Writer<'_>) -> Option<()>) -> Result<usize> {
     let mut w = Writer::new(out);
@@ -573,108 +575,105 @@ fn write_exact(out: &mut [u8], f: impl FnOnce(&mut Writer<'_>) -> Option<()>) ->
     Ok(w.position())
 }
 
-// The fixed-shape payloads by hand: the same bytes as `encode_value` and the
-// same verdicts as `decode_exact` (tested against postcard below), without a
-// serde serializer or postcard deserializer per type.
+/// A fixed-shape payload (§5.5, §5.6): its fields one after another. Its
+/// one reader and one writer serve the machines (`write` inside their frame
+/// writer) and everybody else (`decode`, `encode`, `encode_frame`).
+pub(crate) trait Payload: Sized {
+    /// The frame type that carries it.
+    const KIND: FrameType;
+    /// Read the fields (`None`: malformed).
+    fn read(r: &mut Reader<'_>) -> Option<Self>;
+    /// Write the fields (`None`: the buffer is full).
+    fn write(&self, w: &mut Writer<'_>) -> Option<()>;
+}
 
-impl ChannelsReady {
-    /// Decode a ChannelsReady payload (as `decode_exact::<ChannelsReady>`).
-    pub fn decode(payload: &[u8]) -> Result<Self> {
-        read_exact(payload, |r| {
-            let multifd = r.u16()?;
-            let preempt = r.bool()?;
-            let device_state = r.u16()?;
-            Some(ChannelsReady {
-                multifd,
-                preempt,
-                device_state,
-            })
+/// The public face of a [`Payload`]: the same three functions for each.
+macro_rules! payload_api {
+    ($($t:ident),*) => {$(
+        impl $t {
+            /// Decode this payload: malformed or trailing bytes are `MalformedPayload`.
+            pub fn decode(payload: &[u8]) -> Result<Self> {
+                read_exact(payload, Self::read)
+            }
+
+            /// Encode this payload at the start of `out`; returns its length.
+            pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
+                write_exact(out, |w| self.write(w))
+            }
+
+            /// Encode this payload as a whole frame (header and payload) at
+            /// the start of `out`; returns the frame's length.
+            pub fn encode_frame(&self, out: &mut [u8]) -> Result<usize> {
+                frame::write_with(out, Self::KIND, |w| self.write(w))
+            }
+        }
+    )*};
+}
+
+payload_api!(
+    ChannelsReady,
+    SwitchoverAck,
+    SwitchoverRevoke,
+    SwitchoverStart
+);
+
+impl Payload for ChannelsReady {
+    const KIND: FrameType = FrameType::ChannelsReady;
+    #[inline]
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        let multifd = r.u16()?;
+        let preempt = r.bool()?;
+        let device_state = r.u16()?;
+        Some(ChannelsReady {
+            multifd,
+            preempt,
+            device_state,
         })
     }
-
-    /// Encode this payload (as `encode_value`).
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        write_exact(out, |w| self.write(w))
-    }
-
-    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+    fn write(&self, w: &mut Writer<'_>) -> Option<()> {
         w.varint(self.multifd.into())?;
         w.byte(self.preempt.into())?;
         w.varint(self.device_state.into())
     }
 }
 
-impl SwitchoverAck {
-    /// Decode a SwitchoverAck payload (as `decode_exact::<SwitchoverAck>`).
-    pub fn decode(payload: &[u8]) -> Result<Self> {
-        read_exact(payload, |r| Some(SwitchoverAck { epoch: r.u32()? }))
+impl Payload for SwitchoverAck {
+    const KIND: FrameType = FrameType::SwitchoverAck;
+    #[inline]
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        Some(SwitchoverAck { epoch: r.u32()? })
     }
-
-    /// Encode this payload (as `encode_value`).
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        write_exact(out, |w| self.write(w))
-    }
-
-    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+    fn write(&self, w: &mut Writer<'_>) -> Option<()> {
         w.varint(self.epoch)
     }
 }
 
-impl SwitchoverRevoke {
-    /// Decode a SwitchoverRevoke payload (as `decode_exact::<SwitchoverRevoke>`).
-    pub fn decode(payload: &[u8]) -> Result<Self> {
-        read_exact(payload, |r| {
-            let epoch = r.u32()?;
-            let device = r.u16()?;
-            Some(SwitchoverRevoke { epoch, device })
-        })
+impl Payload for SwitchoverRevoke {
+    const KIND: FrameType = FrameType::SwitchoverRevoke;
+    #[inline]
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        let epoch = r.u32()?;
+        let device = r.u16()?;
+        Some(SwitchoverRevoke { epoch, device })
     }
-
-    /// Encode this payload (as `encode_value`).
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        write_exact(out, |w| self.write(w))
-    }
-
-    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+    fn write(&self, w: &mut Writer<'_>) -> Option<()> {
         w.varint(self.epoch)?;
         w.varint(self.device.into())
     }
 }
 
-impl SwitchoverStart {
-    /// Decode a SwitchoverStart payload (as `decode_exact::<SwitchoverStart>`).
-    pub fn decode(payload: &[u8]) -> Result<Self> {
-        read_exact(payload, |r| {
-            let epoch = r.u32()?;
-            let waived = r.bool()?;
-            Some(SwitchoverStart { epoch, waived })
-        })
+impl Payload for SwitchoverStart {
+    const KIND: FrameType = FrameType::SwitchoverStart;
+    #[inline]
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        let epoch = r.u32()?;
+        let waived = r.bool()?;
+        Some(SwitchoverStart { epoch, waived })
     }
-
-    /// Encode this payload (as `encode_value`).
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize> {
-        write_exact(out, |w| self.write(w))
-    }
-
-    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+    fn write(&self, w: &mut Writer<'_>) -> Option<()> {
         w.varint(self.epoch)?;
         w.byte(self.waived.into())
     }
-}
-
-/// Decode a fixed-shape payload and refuse trailing bytes.
-pub fn decode_exact<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T> {
-    let mut r = Reader::new(payload);
-    let v = r.take()?;
-    r.finish()?;
-    Ok(v)
-}
-
-/// Encode a fixed-shape payload.
-pub fn encode_value<T: Serialize>(out: &mut [u8], v: &T) -> Result<usize> {
-    let mut w = Writer::new(out);
-    w.put(v)?;
-    Ok(w.position())
 }
 
 #[cfg(test)]
@@ -683,8 +682,8 @@ mod tests {
     use crate::caps::CapOffer;
     use crate::channel::Role;
 
-    // The serde forms the hand-written Reject/Abort codec must match byte for
-    // byte (what accord used before; postcard encodes and decodes them).
+    // The serde forms the Reject/Abort codec must match byte for byte
+    // (postcard encodes and decodes them: the definition of §5.4).
     /// The wire form of [`Detail`]. Its variants and their order are frozen: the
     /// Reject and Abort payloads must decode in every version.
     #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -809,6 +808,28 @@ mod tests {
         detail: DetailWire<'a>,
     }
 
+    /// postcard's verdict on the next value of `r` (the oracle), moving `r`
+    /// past it on success.
+    fn take<'a, T: Deserialize<'a>>(r: &mut Reader<'a>) -> Result<T> {
+        let (v, rest) = postcard::take_from_bytes::<T>(r.buf).map_err(|_| malformed())?;
+        r.buf = rest;
+        Ok(v)
+    }
+
+    /// postcard's verdict on a whole payload: one value, no trailing bytes.
+    fn oracle_exact<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T> {
+        let mut r = Reader::new(payload);
+        let v = take(&mut r)?;
+        r.finish()?;
+        Ok(v)
+    }
+
+    /// postcard's walk over a list of `len` values.
+    fn oracle_list<'a, T: Deserialize<'a>>(list: &List<'a>) -> heapless::Vec<Result<T>, 8> {
+        let mut r = list.reader;
+        (0..list.len).map(|_| take::<T>(&mut r)).collect()
+    }
+
     fn postcard<T: Serialize>(v: &T) -> heapless::Vec<u8, 128> {
         let mut buf = [0u8; 128];
         let used = postcard::to_slice(v, &mut buf).unwrap();
@@ -915,7 +936,7 @@ mod tests {
                 reader: Reader::new(bytes),
             };
             let fast: heapless::Vec<_, 8> = list.devices().collect();
-            let slow: heapless::Vec<_, 8> = list.iter::<DeviceOffer<'_>>().collect();
+            let slow = oracle_list::<DeviceOffer<'_>>(&list);
             assert_eq!(fast, slow);
             assert!(fast.iter().all(|d| d.is_ok()));
         }
@@ -933,7 +954,18 @@ mod tests {
             let mut fast = Reader::new(bytes);
             let mut slow = Reader::new(bytes);
             let a = read_device(&mut fast, None).ok_or(malformed());
-            let b = slow.take::<DeviceOffer<'_>>();
+            let b = take::<DeviceOffer<'_>>(&mut slow);
+            // A name length of more than 5 bytes is refused on every
+            // platform (§5.1), where postcard reads a `usize` (10 bytes on
+            // a 64-bit host).
+            let b = if bytes.len() >= 5 && bytes[..5].iter().all(|&x| x & 0x80 != 0) {
+                assert_eq!(a, Err(malformed()), "{bytes:02x?}");
+                assert_eq!(fast.buf, bytes, "{bytes:02x?}");
+                slow = fast;
+                a.clone()
+            } else {
+                b
+            };
             assert_eq!(a, b, "{bytes:02x?}");
             assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
             // The same, slicing names from the payload checked as a whole.
@@ -948,13 +980,13 @@ mod tests {
             let mut fast = Reader::new(bytes);
             let mut slow = Reader::new(bytes);
             let a = fast.varint(u16::BITS).map(|v| v as u16).ok_or(malformed());
-            let b = slow.take::<u16>();
+            let b = take::<u16>(&mut slow);
             assert_eq!(a, b, "{bytes:02x?}");
             assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
             let mut fast = Reader::new(bytes);
             let mut slow = Reader::new(bytes);
             let a = fast.varint(u32::BITS).map(|v| v as u32).ok_or(malformed());
-            let b = slow.take::<u32>();
+            let b = take::<u32>(&mut slow);
             assert_eq!(a, b, "{bytes:02x?}");
             assert_eq!(fast.buf, slow.buf, "{bytes:02x?}");
         }
@@ -978,6 +1010,8 @@ mod tests {
             &[0x01, b'a', 0x00, 0x02],
             &[0xff, 0xff, 0x03],
             &[0xff, 0xff, 0x04],
+            &[0x80, 0x80, 0x80, 0x80, 0x00, 0x00, 0x00],
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00, 0x00],
         ] {
             seeds.push(heapless::Vec::from_slice(raw).unwrap()).unwrap();
         }
@@ -1145,7 +1179,7 @@ mod tests {
                 mutations(&bytes, |b| {
                     let fast = decode_failure(b);
                     let slow =
-                        decode_exact::<FailureWire<'_>>(b).map(|f| {
+                        oracle_exact::<FailureWire<'_>>(b).map(|f| {
                             match ErrorCode::from_u16(f.code) {
                                 Some(code) => Error::with(code, f.detail.into_detail()),
                                 None => Error::with(
@@ -1161,7 +1195,7 @@ mod tests {
                 });
             }
         }
-        // A device name longer than ours is shortened, as before.
+        // A device name longer than ours is shortened.
         let long = "z".repeat(MAX_NAME_LEN + 3);
         let f = FailureWire {
             code: ErrorCode::DeviceUnsupported.as_u16(),
@@ -1211,7 +1245,6 @@ mod tests {
             let mut buf = [0u8; 16];
             let n = encode(&v, &mut buf).unwrap();
             assert_eq!(&buf[..n], &bytes[..], "{v:?}");
-            assert_eq!(encode_value(&mut buf, &v).unwrap(), n);
             for short in 0..n {
                 assert_eq!(
                     encode(&v, &mut buf[..short]).unwrap_err().code,
@@ -1219,7 +1252,7 @@ mod tests {
                 );
             }
             mutations(&bytes, |b| {
-                assert_eq!(decode(b), decode_exact::<T>(b), "{b:02x?}");
+                assert_eq!(decode(b), oracle_exact::<T>(b), "{b:02x?}");
             });
         }
         for &a in numbers {
@@ -1272,7 +1305,7 @@ mod tests {
             let mut fast = Reader::new(b);
             let mut slow = Reader::new(b);
             let a = read_cap(&mut fast).ok_or(malformed());
-            assert_eq!(a, slow.take::<CapOffer>(), "{b:02x?}");
+            assert_eq!(a, take::<CapOffer>(&mut slow), "{b:02x?}");
             // A failed read refuses the whole payload: where it stopped is moot.
             if a.is_ok() {
                 assert_eq!(fast.buf, slow.buf, "{b:02x?}");
@@ -1281,22 +1314,26 @@ mod tests {
             let mut slow = Reader::new(b);
             assert_eq!(
                 read_enabled(&mut fast).ok_or(malformed()),
-                slow.take::<Enabled>(),
+                take::<Enabled>(&mut slow),
                 "{b:02x?}"
             );
             let mut fast = Reader::new(b);
             let mut slow = Reader::new(b);
             assert_eq!(
                 fast.bool().ok_or(malformed()),
-                slow.take::<bool>(),
+                take::<bool>(&mut slow),
                 "{b:02x?}"
             );
-            assert_eq!(fast.u8().ok_or(malformed()), slow.take::<u8>(), "{b:02x?}");
+            assert_eq!(
+                fast.u8().ok_or(malformed()),
+                take::<u8>(&mut slow),
+                "{b:02x?}"
+            );
             let mut fast = Reader::new(b);
             let mut slow = Reader::new(b);
             assert_eq!(
                 fast.role().ok_or(malformed()),
-                slow.take::<Role>(),
+                take::<Role>(&mut slow),
                 "{b:02x?}"
             );
             assert_eq!(fast.buf, slow.buf, "{b:02x?}");
@@ -1321,12 +1358,12 @@ mod tests {
         for role in Role::ALL {
             mutations(&postcard(&role), same);
         }
-        // A Welcome's verdicts walk like `iter::<bool>()`.
+        // A Welcome's verdicts walk as postcard reads them.
         let list = List {
             len: 3,
             reader: Reader::new(&[1, 0, 1]),
         };
-        assert!(list.bools().eq(list.iter::<bool>()));
+        assert!(list.bools().eq(oracle_list::<bool>(&list)));
     }
 
     /// A long peer name is cut at the last character boundary that fits, as

@@ -167,24 +167,24 @@ pub fn raw_frame(kind: FrameType, payload: &[u8]) -> Vec<u8> {
 
 pub fn ack_frame(epoch: u32) -> Vec<u8> {
     frame_with(FrameType::SwitchoverAck, |o| {
-        msg::encode_value(o, &SwitchoverAck { epoch })
+        SwitchoverAck { epoch }.encode(o)
     })
 }
 
 pub fn revoke_frame(epoch: u32, device: u16) -> Vec<u8> {
     frame_with(FrameType::SwitchoverRevoke, |o| {
-        msg::encode_value(o, &SwitchoverRevoke { epoch, device })
+        SwitchoverRevoke { epoch, device }.encode(o)
     })
 }
 
 pub fn start_frame(epoch: u32, waived: bool) -> Vec<u8> {
     frame_with(FrameType::SwitchoverStart, |o| {
-        msg::encode_value(o, &SwitchoverStart { epoch, waived })
+        SwitchoverStart { epoch, waived }.encode(o)
     })
 }
 
 pub fn channels_ready_frame(set: ChannelsReady) -> Vec<u8> {
-    frame_with(FrameType::ChannelsReady, |o| msg::encode_value(o, &set))
+    frame_with(FrameType::ChannelsReady, |o| set.encode(o))
 }
 
 /// A Reject or Abort frame carrying `err`.

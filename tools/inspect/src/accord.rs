@@ -8,8 +8,7 @@
 
 use accord_core::wire::frame::{self, FrameType, HEADER_LEN};
 use accord_core::wire::msg::{
-    decode_exact, decode_failure, ChannelsReady, Hello, SwitchoverAck, SwitchoverRevoke,
-    SwitchoverStart, Welcome,
+    decode_failure, ChannelsReady, Hello, SwitchoverAck, SwitchoverRevoke, SwitchoverStart, Welcome,
 };
 use accord_core::wire::preamble::{self, Preamble};
 use accord_core::{Detail, Error, Offer, Role};
@@ -286,10 +285,7 @@ fn frame_item(off: usize, kind: FrameType, p: &[u8], len: usize) -> Result<Item,
                     }
                 })
                 .collect();
-            let verdicts = w
-                .verdicts
-                .iter::<bool>()
-                .collect::<Result<Vec<bool>, Error>>()?;
+            let verdicts = w.verdicts.bools().collect::<Result<Vec<bool>, Error>>()?;
             it.text(format!(
                 "version {} enabled [{}] destination offers [{offers_text}] verdicts {:?}",
                 w.version,
@@ -303,7 +299,7 @@ fn frame_item(off: usize, kind: FrameType, p: &[u8], len: usize) -> Result<Item,
         }
         FrameType::Reject | FrameType::Abort => failure_item(it, &decode_failure(p)?),
         FrameType::ChannelsReady => {
-            let c: ChannelsReady = decode_exact(p)?;
+            let c = ChannelsReady::decode(p)?;
             it.text(format!(
                 "multifd {} preempt {} device-state {}",
                 c.multifd, c.preempt, c.device_state
@@ -313,18 +309,18 @@ fn frame_item(off: usize, kind: FrameType, p: &[u8], len: usize) -> Result<Item,
             .field("device_state", c.device_state)
         }
         FrameType::SwitchoverAck => {
-            let a: SwitchoverAck = decode_exact(p)?;
+            let a = SwitchoverAck::decode(p)?;
             it.text(format!("epoch {}", a.epoch))
                 .field("epoch", a.epoch)
         }
         FrameType::SwitchoverRevoke => {
-            let r: SwitchoverRevoke = decode_exact(p)?;
+            let r = SwitchoverRevoke::decode(p)?;
             it.text(format!("epoch {} device {}", r.epoch, r.device))
                 .field("epoch", r.epoch)
                 .field("device", r.device)
         }
         FrameType::SwitchoverStart => {
-            let s: SwitchoverStart = decode_exact(p)?;
+            let s = SwitchoverStart::decode(p)?;
             it.text(format!(
                 "epoch {}{}",
                 s.epoch,
