@@ -33,10 +33,35 @@ struct Run {
     total_ms: f64,
 }
 
-fn one(bin: &Path, accord: bool, n: usize, k: usize) -> Result<Run, String> {
+/// What the same binary is asked to do.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Stock behaviour: multifd only.
+    Off,
+    /// Stock behaviour plus `return-path`, which accord always opens: the
+    /// baseline that separates the return path's round trips from accord's.
+    OffReturnPath,
+    /// The `accord` capability on.
+    On,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::OffReturnPath => "off + return-path",
+            Mode::On => "on",
+        }
+    }
+}
+
+fn one(bin: &Path, mode: Mode, n: usize, k: usize) -> Result<Run, String> {
+    let accord = mode == Mode::On;
     let mut caps = vec!["multifd"];
-    if accord {
-        caps.push("accord");
+    match mode {
+        Mode::Off => {}
+        Mode::OffReturnPath => caps.push("return-path"),
+        Mode::On => caps.push("accord"),
     }
     let params = json!({ "multifd-channels": n });
     let src = SideSpec::new(bin).caps(&caps).params(params.clone());
@@ -49,7 +74,7 @@ fn one(bin: &Path, accord: bool, n: usize, k: usize) -> Result<Run, String> {
     cfg.delay = DELAY;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/tmp/qemu-bench")
-        .join(format!("{}-{n}-{k}", if accord { "on" } else { "off" }));
+        .join(format!("{}-{n}-{k}", mode.label().replace(" + ", "-")));
     let mut p = Pair::start(&dir, &src, &dst, Some((cfg, Box::new(NoIdentify))))?;
     p.migrate()?;
     let (s, d, ok) = p.wait(Duration::from_secs(120), |s, d| {
@@ -142,7 +167,8 @@ fn main() {
          {stamp}: {version}, built by scripts/qemu.sh with the series in qemu/, on a shared \
          2-core machine (load average before: `{}`).\n\n\
          The same patched binary migrates its tiny guest (q35, TCG, 128 MiB, paused, no disk) \
-         with the `accord` capability on and off, multifd at 1, 8 and 64 channels, through the \
+         with the `accord` capability on and off (off also with `return-path`, which accord \
+         always opens, so what the return path costs is not counted as accord's), multifd at 1, 8 and 64 channels, through the \
          interop relay holding every chunk {DELAY:?} in each direction (TCP connects are not \
          delayed). \"To every channel\": from `migrate` until the first byte of the last \
          connection has reached the destination (relay time + {DELAY:?}). \"Channels ready\": \
@@ -153,12 +179,12 @@ fn main() {
         load.trim()
     );
     for n in [1usize, 8, 64] {
-        for accord in [false, true] {
+        for mode in [Mode::Off, Mode::OffReturnPath, Mode::On] {
             let mut ch = Vec::new();
             let mut ready = Vec::new();
             let mut total = Vec::new();
             for k in 0..runs {
-                let r = one(&bin, accord, n, k).unwrap_or_else(|e| panic!("{e}"));
+                let r = one(&bin, mode, n, k).unwrap_or_else(|e| panic!("{e}"));
                 ch.push(r.channels_ms);
                 if let Some(x) = r.ready_ms {
                     ready.push(x);
@@ -167,7 +193,7 @@ fn main() {
             }
             out.push_str(&format!(
                 "| {n} | {} | {:.1} | {} | {:.1} |\n",
-                if accord { "on" } else { "off" },
+                mode.label(),
                 median(ch),
                 if ready.is_empty() {
                     "-".to_string()
