@@ -8,8 +8,8 @@ use core::fmt;
 
 use crate::caps::CapabilityId;
 use crate::channel::Role;
+use crate::names::Name;
 use crate::version::VersionRange;
-use crate::Name;
 
 /// Stable error codes. Ranges: 1xx wire, 2xx negotiation, 3xx channels,
 /// 4xx switchover, 5xx deadlines, 6xx API use, 7xx peer, 8xx QEMU legacy.
