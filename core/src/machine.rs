@@ -54,7 +54,13 @@ impl TimerTable {
 
     /// The earliest armed deadline.
     pub(crate) fn earliest(&self) -> Option<Instant> {
-        self.0.iter().filter_map(real).min()
+        let mut first: Option<Instant> = None;
+        for d in self.0.iter().filter_map(real) {
+            if first.is_none_or(|f| d < f) {
+                first = Some(d);
+            }
+        }
+        first
     }
 
     /// The first timer, in [`Timer`] order, whose deadline passed at `now`:
