@@ -339,6 +339,11 @@ impl Destination {
             return;
         }
         self.m.fail(err, by_peer);
+        self.enter_failed(by_peer);
+    }
+
+    /// The destination's part of failing, once `Machine::fail` recorded why.
+    fn enter_failed(&mut self, by_peer: bool) {
         self.out.clear();
         // Without the source's preamble there is no nonce to answer with,
         // and nobody who asked.
@@ -905,8 +910,8 @@ impl Endpoint for Destination {
     fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
         match (self.state, f.kind) {
             (_, FrameType::Abort) => {
-                let e = self.m.peer_failure(f.payload)?;
-                self.fail(e, true);
+                self.m.fail_by_peer(f.payload)?;
+                self.enter_failed(true);
                 Ok(())
             }
             (DestinationState::AwaitHello, FrameType::Hello) => self.on_hello(now, f.payload),

@@ -156,10 +156,15 @@ impl Machine {
         self.timers.stop_all();
     }
 
-    /// The error a peer's Reject or Abort carries; its device name is kept whole.
-    pub(crate) fn peer_failure(&mut self, payload: &[u8]) -> Result<Error> {
+    /// A Reject or Abort arrived: record the error it carries (its device
+    /// name kept whole) as [`Machine::fail`] does; the caller then enters
+    /// its failed state. Out of line: its error temporaries stay off the
+    /// stack of `on_frame`, which every frame passes through.
+    #[inline(never)]
+    pub(crate) fn fail_by_peer(&mut self, payload: &[u8]) -> Result<()> {
         let e = msg::decode_failure(payload)?;
         msg::failure_device_name(payload, &mut self.peer_name);
-        Ok(e)
+        self.fail(e, true);
+        Ok(())
     }
 }

@@ -445,6 +445,11 @@ impl Source {
             return;
         }
         self.m.fail(err, by_peer);
+        self.enter_failed(by_peer);
+    }
+
+    /// The source's part of failing, once `Machine::fail` recorded why.
+    fn enter_failed(&mut self, by_peer: bool) {
         self.tx = Pending {
             hello: false,
             start: false,
@@ -619,8 +624,8 @@ impl Endpoint for Source {
         let unexpected = Error::with(ErrorCode::UnexpectedFrame, Detail::Frame(f.kind as u8));
         match (self.state, f.kind) {
             (_, FrameType::Abort) | (SourceState::AwaitWelcome, FrameType::Reject) => {
-                let e = self.m.peer_failure(f.payload)?;
-                self.fail(e, true);
+                self.m.fail_by_peer(f.payload)?;
+                self.enter_failed(true);
                 Ok(())
             }
             (SourceState::AwaitWelcome, FrameType::Welcome) => self.on_welcome(now, f.payload),
