@@ -10,7 +10,7 @@
 use heapless::{Deque, Vec};
 
 use crate::capacity::{MAX_CHANNELS, MAX_DEVICES};
-use crate::caps::{negotiate, Agreed, CapabilityId, Level, Offer};
+use crate::caps::{negotiate, Agreed, CapabilityId, Offer};
 use crate::channel::{ChannelId, Role};
 use crate::channels::{Assignment, ChannelTable, Totals};
 use crate::device::{DeviceId, DeviceTable};
@@ -63,11 +63,8 @@ pub struct DestinationConfig {
 
 impl Default for DestinationConfig {
     fn default() -> Self {
-        let mut capabilities = Offer::all_optional();
         // Counted capabilities offer what the channel table can hold.
-        let max = (MAX_CHANNELS as u16).clamp(1, 255);
-        let _ = capabilities.set(CapabilityId::MULTIFD, Level::Optional, max);
-        let _ = capabilities.set(CapabilityId::DEVICE_STATE, Level::Optional, max);
+        let capabilities = Offer::all_optional_counted((MAX_CHANNELS as u16).clamp(1, 255));
         DestinationConfig {
             versions: SUPPORTED,
             capabilities,
