@@ -74,7 +74,7 @@ macro_rules! machine {
                 self.poll_timeout()
             }
             fn on_timeout(&mut self, now: Instant) {
-                self.handle_timeout(now)
+                self.handle_timeout(now);
             }
             fn error(&self) -> Option<&Error> {
                 $ty::error(self)

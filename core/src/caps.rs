@@ -173,11 +173,23 @@ impl Offer {
     /// Every catalog capability as optional, counts at 255: the destination's
     /// default, which accepts whatever the source asks for.
     pub fn all_optional() -> Self {
+        Self::all_optional_counted(255)
+    }
+
+    /// Every catalog capability as optional, counted ones at `count`
+    /// (`1..=255`). Built in id order without [`Offer::set`], so an image
+    /// whose only offer is this one (a destination's default) links no
+    /// offer editing.
+    pub(crate) fn all_optional_counted(count: u16) -> Self {
         let mut o = Offer::new();
         for &id in CapabilityId::CATALOG {
-            let param = if id.has_count() { 255 } else { 0 };
+            let param = if id.has_count() { count } else { 0 };
             // The catalog is shorter than the minimum capacity (8), so this cannot fail.
-            let _ = o.set(id, Level::Optional, param);
+            let _ = o.entries.push(CapOffer {
+                id,
+                required: false,
+                param,
+            });
         }
         o
     }

@@ -10,21 +10,23 @@
 use heapless::{Deque, Vec};
 
 use crate::capacity::{MAX_CHANNELS, MAX_DEVICES};
-use crate::caps::{negotiate, Agreed, CapabilityId, Level, Offer};
-use crate::channel::{Assignment, ChannelId, ChannelTable, Role, Totals};
+use crate::caps::{negotiate, Agreed, CapabilityId, Offer};
+use crate::channel::{ChannelId, Role};
+use crate::channels::{Assignment, ChannelTable, Totals};
 use crate::device::{DeviceId, DeviceTable};
-use crate::error::{Detail, DeviceName, Error, ErrorCode, PeerName, Result};
-use crate::event::{earliest, expired, Event, Events};
+use crate::endpoint::Endpoint;
+use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
+use crate::event::Event;
 use crate::log::trace;
-use crate::source::write_into;
+use crate::machine::{Machine, Timer};
+use crate::names::Name;
 use crate::time::{Duration, Instant};
 use crate::version::{VersionRange, SUPPORTED};
-use crate::wire::frame::{FrameType, RawFrame};
+use crate::wire::frame::{write_into, FrameType, RawFrame};
 use crate::wire::msg::{
     self, ChannelsReady, Hello, Payload, SwitchoverAck, SwitchoverRevoke, SwitchoverStart, Welcome,
 };
 use crate::wire::preamble::Preamble;
-use crate::Name;
 
 /// The destination's states (docs/PROTOCOL.md §7.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -61,11 +63,8 @@ pub struct DestinationConfig {
 
 impl Default for DestinationConfig {
     fn default() -> Self {
-        let mut capabilities = Offer::all_optional();
         // Counted capabilities offer what the channel table can hold.
-        let max = (MAX_CHANNELS as u16).clamp(1, 255);
-        let _ = capabilities.set(CapabilityId::MULTIFD, Level::Optional, max);
-        let _ = capabilities.set(CapabilityId::DEVICE_STATE, Level::Optional, max);
+        let capabilities = Offer::all_optional_counted((MAX_CHANNELS as u16).clamp(1, 255));
         DestinationConfig {
             versions: SUPPORTED,
             capabilities,
@@ -107,8 +106,7 @@ pub struct Destination {
     order: Vec<u16, MAX_DEVICES>,
     state: DestinationState,
     peer: Option<Preamble>,
-    version: u8,
-    agreed: Agreed,
+    m: Machine,
     channels: ChannelTable,
     pending: u16,
     /// Latest arming number used (acks queued or sent).
@@ -116,17 +114,10 @@ pub struct Destination {
     /// Latest ack actually written by poll_transmit.
     sent_epoch: u32,
     acked: bool,
-    hello_at: Option<Instant>,
-    channels_at: Option<Instant>,
-    switchover_at: Option<Instant>,
     out: Deque<Out, 8>,
     preamble_sent: bool,
     /// The Hello (or the preamble's versions) was refused with a Reject.
     rejected: bool,
-    error: Option<Error>,
-    /// The device name of a peer's Reject or Abort, whole (see `error_device_name`).
-    peer_name: PeerName,
-    events: Events,
 }
 
 // By hand: heapless's Deque (the outgoing queue) has no defmt::Format.
@@ -136,10 +127,9 @@ impl defmt::Format for Destination {
         let (a, b) = self.out.as_slices();
         defmt::write!(
             f,
-            "Destination {{ state: {}, version: {=u8}, agreed: {}, pending: {=u16}, epoch: {=u32}, sent_epoch: {=u32}, acked: {=bool}, devices: {}, dev: {}, order: {}, channels: {}, peer: {}, hello_at: {}, channels_at: {}, switchover_at: {}, out: {=[?]} {=[?]}, preamble_sent: {=bool}, rejected: {=bool}, error: {}, peer_name: {}, events: {}, cfg: {} }}",
+            "Destination {{ state: {}, machine: {}, pending: {=u16}, epoch: {=u32}, sent_epoch: {=u32}, acked: {=bool}, devices: {}, dev: {}, order: {}, channels: {}, peer: {}, out: {=[?]} {=[?]}, preamble_sent: {=bool}, rejected: {=bool}, cfg: {} }}",
             self.state,
-            self.version,
-            self.agreed,
+            self.m,
             self.pending,
             self.epoch,
             self.sent_epoch,
@@ -149,16 +139,10 @@ impl defmt::Format for Destination {
             self.order,
             self.channels,
             self.peer,
-            self.hello_at,
-            self.channels_at,
-            self.switchover_at,
             a,
             b,
             self.preamble_sent,
             self.rejected,
-            self.error,
-            self.peer_name,
-            self.events,
             self.cfg
         )
     }
@@ -168,15 +152,7 @@ impl Destination {
     /// A destination for one incoming migration, created when its main
     /// connection is accepted at `now` (the Hello deadline starts here).
     pub fn new(cfg: DestinationConfig, now: Instant) -> Result<Self> {
-        if !cfg.versions.is_valid() || cfg.versions.highest_common(SUPPORTED).is_none() {
-            return Err(Error::with(
-                ErrorCode::BadVersionRange,
-                Detail::Versions {
-                    source: SUPPORTED,
-                    destination: cfg.versions,
-                },
-            ));
-        }
+        Machine::check_versions(cfg.versions, false)?;
         cfg.capabilities.validate_local()?;
         for id in [CapabilityId::MULTIFD, CapabilityId::DEVICE_STATE] {
             if cfg
@@ -187,7 +163,8 @@ impl Destination {
                 return Err(Error::with(ErrorCode::InvalidOffer, Detail::Capability(id)));
             }
         }
-        let hello_at = Some(now.after(cfg.hello_timeout));
+        let mut m = Machine::default();
+        m.timers.set(Timer::Agreement, now.after(cfg.hello_timeout));
         Ok(Destination {
             cfg,
             devices: DeviceTable::new(),
@@ -195,22 +172,15 @@ impl Destination {
             order: Vec::new(),
             state: DestinationState::AwaitHello,
             peer: None,
-            version: 0,
-            agreed: Agreed::new(),
+            m,
             channels: ChannelTable::new(),
             pending: 0,
             epoch: 0,
             sent_epoch: 0,
             acked: false,
-            hello_at,
-            channels_at: None,
-            switchover_at: None,
             out: Deque::new(),
             preamble_sent: false,
             rejected: false,
-            error: None,
-            peer_name: PeerName::new(),
-            events: Events::default(),
         })
     }
 
@@ -222,9 +192,7 @@ impl Destination {
         instance: u32,
         supports_ack: bool,
     ) -> Result<DeviceId> {
-        if self.state != DestinationState::AwaitHello
-            || self.peer.is_some_and(|_| self.version != 0)
-        {
+        if self.state != DestinationState::AwaitHello {
             return Err(Error::new(ErrorCode::InvalidState));
         }
         let id = self.devices.add(name, instance, supports_ack)?;
@@ -246,17 +214,17 @@ impl Destination {
 
     /// Why the migration failed, once it has.
     pub fn error(&self) -> Option<&Error> {
-        self.error.as_ref()
+        self.m.error.as_ref()
     }
 
     /// The agreed capabilities (empty before Welcome).
     pub fn agreed(&self) -> &Agreed {
-        &self.agreed
+        &self.m.agreed
     }
 
     /// The chosen protocol version (0 before Welcome).
     pub fn version(&self) -> u8 {
-        self.version
+        self.m.version()
     }
 
     /// The configuration.
@@ -310,47 +278,48 @@ impl Destination {
 
     /// Number of events dropped because the queue was full.
     pub fn dropped_events(&self) -> u32 {
-        self.events.dropped()
+        self.m.events.dropped()
     }
 
     /// The device name of `error()`'s detail, whole: a name from the peer's
     /// Reject or Abort is kept up to 255 bytes, where the detail itself holds
     /// at most this build's `MAX_NAME_LEN`. `None` if the error names no device.
     pub fn error_device_name(&self) -> Option<&str> {
-        match self.error.as_ref().map(|e| &e.detail) {
-            Some(Detail::Device(d)) if self.peer_name.is_empty() => Some(d.name.as_str()),
-            Some(Detail::Device(_)) => Some(self.peer_name.as_str()),
-            _ => None,
-        }
+        self.m.error_device_name()
     }
 
     /// Take the next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
+        self.m.events.pop()
     }
 
     /// When to call `handle_timeout` next, if anything is being waited for.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        earliest(&[self.hello_at, self.channels_at, self.switchover_at])
+        self.m.timers.earliest()
     }
 
-    /// Act on every deadline that has passed at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if expired(self.hello_at, now) {
-            self.fail(Error::new(ErrorCode::HelloTimeout), false);
-        } else if expired(self.channels_at, now) {
-            let detail = match self.channels.missing() {
-                Some((id, missing)) => Detail::MissingChannels {
-                    role: id.role,
-                    index: id.index,
-                    missing,
-                },
-                None => Detail::None,
-            };
-            self.fail(Error::with(ErrorCode::ChannelsTimeout, detail), false);
-        } else if expired(self.switchover_at, now) {
-            self.fail(Error::new(ErrorCode::SwitchoverTimeout), false);
-        }
+    /// Act on the deadline that has passed at `now`, if any. Returns the
+    /// error exactly when a deadline failed the migration during this call;
+    /// `None` if nothing was due (or the machine is already failed or
+    /// switched over: terminal states wait for nothing).
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<&Error> {
+        let err = match self.m.timers.expired(now)? {
+            Timer::Agreement => Error::new(ErrorCode::HelloTimeout),
+            Timer::Channels => {
+                let detail = match self.channels.missing() {
+                    Some((id, missing)) => Detail::MissingChannels {
+                        role: id.role,
+                        index: id.index,
+                        missing,
+                    },
+                    None => Detail::None,
+                };
+                Error::with(ErrorCode::ChannelsTimeout, detail)
+            }
+            Timer::Switchover => Error::new(ErrorCode::SwitchoverTimeout),
+        };
+        self.fail(err, false);
+        self.m.error.as_ref()
     }
 
     /// Fail the migration from the caller's side; the source is told.
@@ -366,14 +335,12 @@ impl Destination {
         if self.state == DestinationState::Failed {
             return;
         }
-        self.events.push(Event::Failed {
-            code: err.code,
-            by_peer,
-        });
-        self.error = Some(err);
-        self.hello_at = None;
-        self.channels_at = None;
-        self.switchover_at = None;
+        self.m.fail(err, by_peer);
+        self.enter_failed(by_peer);
+    }
+
+    /// The destination's part of failing, once `Machine::fail` recorded why.
+    fn enter_failed(&mut self, by_peer: bool) {
         self.out.clear();
         // Without the source's preamble there is no nonce to answer with,
         // and nobody who asked.
@@ -384,12 +351,7 @@ impl Destination {
     }
 
     fn reject(&mut self, err: Error) {
-        self.events.push(Event::Failed {
-            code: err.code,
-            by_peer: false,
-        });
-        self.error = Some(err);
-        self.hello_at = None;
+        self.m.fail(err, false);
         self.rejected = true;
         self.out.clear();
         let _ = self.out.push_back(Out::Reject);
@@ -409,11 +371,11 @@ impl Destination {
     /// migration stream. In `SwitchedOver` (terminal) and `Failed` this
     /// returns `InvalidState` and changes nothing.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<usize> {
-        if !crate::endpoint::Endpoint::reading(self) {
+        if !self.reading() {
             return Err(Error::new(ErrorCode::InvalidState));
         }
         let (used, failed) = crate::endpoint::feed_counted(self, now, data);
-        match &self.error {
+        match &self.m.error {
             Some(e) if failed && !self.rejected => Err(e.clone()),
             _ => Ok(used),
         }
@@ -422,51 +384,6 @@ impl Destination {
     /// Whether the migration ended in a Reject (a refused Hello).
     pub fn rejected(&self) -> bool {
         self.rejected
-    }
-
-    fn on_preamble_(&mut self, p: Preamble) -> Result<()> {
-        if p.role != Role::Main {
-            return Err(Error::with(
-                ErrorCode::UnexpectedFrame,
-                Detail::Channel {
-                    role: p.role,
-                    index: p.index,
-                },
-            ));
-        }
-        self.peer = Some(p);
-        // Refuse at the preamble: a Hello from a version we do not share may
-        // not even decode, and the Reject layout is one every version reads.
-        if self.cfg.versions.highest_common(p.versions).is_none() {
-            self.reject(Error::with(
-                ErrorCode::NoCommonVersion,
-                Detail::Versions {
-                    source: p.versions,
-                    destination: self.cfg.versions,
-                },
-            ));
-        }
-        Ok(())
-    }
-
-    fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
-        match (self.state, f.kind) {
-            (_, FrameType::Abort) => {
-                let e = msg::decode_failure(f.payload)?;
-                msg::failure_device_name(f.payload, &mut self.peer_name);
-                self.fail(e, true);
-                Ok(())
-            }
-            (DestinationState::AwaitHello, FrameType::Hello) => self.on_hello(now, f.payload),
-            (DestinationState::Precopy, FrameType::SwitchoverStart) => {
-                let s = SwitchoverStart::decode(f.payload)?;
-                self.on_switchover_start(s)
-            }
-            _ => Err(Error::with(
-                ErrorCode::UnexpectedFrame,
-                Detail::Frame(f.kind as u8),
-            )),
-        }
     }
 
     // Not inlined: Hello's decoding, the verdict and Welcome need the most
@@ -614,7 +531,8 @@ impl Destination {
             self.pending += u16::from(participates);
         }
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
-        self.version = self.cfg.versions.highest_common(theirs).unwrap_or(1);
+        let version = self.cfg.versions.highest_common(theirs).unwrap_or(1);
+        self.m.version = Some(version);
         let set = ChannelsReady {
             multifd: agreed.param(CapabilityId::MULTIFD),
             preempt: agreed.is_on(CapabilityId::POSTCOPY_PREEMPT),
@@ -630,18 +548,18 @@ impl Destination {
                 .get(CapabilityId::DEVICE_STATE)
                 .map_or(0, |o| o.param),
         };
-        self.agreed = agreed;
-        self.hello_at = None;
-        self.switchover_at = Some(now.after(self.cfg.switchover_timeout));
+        self.m.agreed = agreed;
+        self.m.timers.stop(Timer::Agreement);
+        self.m
+            .timers
+            .set(Timer::Switchover, now.after(self.cfg.switchover_timeout));
         let _ = self.out.push_back(Out::Welcome);
         self.set_state(DestinationState::Precopy);
-        self.events.push(Event::Negotiated {
-            version: self.version,
-        });
+        self.m.events.push(Event::Negotiated { version });
         let main = self
             .peer
             .unwrap_or(Preamble::main(self.cfg.versions, [0; 16]));
-        let events = &mut self.events;
+        let events = &mut self.m.events;
         self.channels.fix(set, totals, &main, |id, r| match r {
             Ok(()) => events.push(Event::ChannelAssigned(id)),
             Err(e) => events.push(Event::ChannelRefused {
@@ -652,7 +570,9 @@ impl Destination {
         if self.channels.is_complete() {
             self.channels_complete();
         } else {
-            self.channels_at = Some(now.after(self.cfg.channels_timeout));
+            self.m
+                .timers
+                .set(Timer::Channels, now.after(self.cfg.channels_timeout));
         }
         if ack_on && self.pending == 0 {
             self.arm_ack();
@@ -660,11 +580,11 @@ impl Destination {
     }
 
     fn channels_complete(&mut self) {
-        self.channels_at = None;
+        self.m.timers.stop(Timer::Channels);
         if !self.out.iter().any(|o| *o == Out::ChannelsReady) {
             self.push_out(Out::ChannelsReady);
         }
-        self.events.push(Event::ChannelsReady);
+        self.m.events.push(Event::ChannelsReady);
     }
 
     /// Drop queued frames that match, keeping the order of the rest. A
@@ -693,12 +613,13 @@ impl Destination {
         self.epoch = self.epoch.saturating_add(1);
         self.acked = true;
         self.push_out(Out::Ack(self.epoch));
-        self.events
+        self.m
+            .events
             .push(Event::SwitchoverAcked { epoch: self.epoch });
     }
 
     fn on_switchover_start(&mut self, s: SwitchoverStart) -> Result<()> {
-        let ack_on = self.agreed.is_on(CapabilityId::SWITCHOVER_ACK);
+        let ack_on = self.m.agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         // The decision may rest on an ack we have since revoked, and even
         // armed again (the revoke and the new ack crossed it on the wire):
         // any ack that was sent carries the source's decision.
@@ -717,10 +638,9 @@ impl Destination {
             ));
         }
         // SwitchedOver is terminal: no deadline may fail it.
-        self.switchover_at = None;
-        self.channels_at = None;
+        self.m.timers.stop_all();
         self.drop_out(|o| matches!(o, Out::Ack(_) | Out::Revoke(..)));
-        self.events.push(Event::SwitchoverStarted {
+        self.m.events.push(Event::SwitchoverStarted {
             epoch: s.epoch,
             waived: s.waived,
         });
@@ -766,7 +686,7 @@ impl Destination {
             s.approved = true;
         }
         self.pending = self.pending.saturating_sub(1);
-        self.events.push(Event::DeviceApproved {
+        self.m.events.push(Event::DeviceApproved {
             device,
             pending: self.pending,
         });
@@ -800,7 +720,7 @@ impl Destination {
             s.approved = false;
         }
         self.pending = self.pending.saturating_add(1);
-        self.events.push(Event::DeviceRevoked {
+        self.m.events.push(Event::DeviceRevoked {
             device,
             pending: self.pending,
         });
@@ -859,8 +779,8 @@ impl Destination {
         let nonce = main.map(|m| m.nonce);
         let a = self.channels.accept(p, nonce.as_ref())?;
         match a {
-            Assignment::Assigned(id) => self.events.push(Event::ChannelAssigned(id)),
-            Assignment::Reattached(id) => self.events.push(Event::ChannelReattached(id)),
+            Assignment::Assigned(id) => self.m.events.push(Event::ChannelAssigned(id)),
+            Assignment::Reattached(id) => self.m.events.push(Event::ChannelReattached(id)),
             Assignment::Held(_) => {}
         }
         if !matches!(a, Assignment::Held(_)) && self.channels.is_complete() {
@@ -884,7 +804,9 @@ impl Destination {
         }
         self.channels.mark_lost(id)?;
         if self.state == DestinationState::Precopy {
-            self.channels_at = Some(now.after(self.cfg.channels_timeout));
+            self.m
+                .timers
+                .set(Timer::Channels, now.after(self.cfg.channels_timeout));
         }
         Ok(())
     }
@@ -929,9 +851,9 @@ impl Destination {
                     .map(|&i| self.dev.get(usize::from(i)).is_some_and(|d| d.participates));
                 Welcome::write(
                     w,
-                    self.version,
+                    self.m.version(),
                     &self.cfg.capabilities,
-                    &self.agreed,
+                    &self.m.agreed,
                     verdicts,
                 )
             }),
@@ -941,7 +863,7 @@ impl Destination {
                 } else {
                     FrameType::Abort
                 };
-                let err = self.error.as_ref();
+                let err = self.m.error.as_ref();
                 write_into(buf, at, kind, |w| msg::write_abort(w, err))
             }
             Out::ChannelsReady => {
@@ -958,15 +880,47 @@ impl Destination {
     }
 }
 
-impl crate::endpoint::Endpoint for Destination {
+impl Endpoint for Destination {
+    fn machine(&self) -> &Machine {
+        &self.m
+    }
     fn awaiting_preamble(&self) -> bool {
         self.peer.is_none()
     }
     fn on_preamble(&mut self, p: Preamble) -> Result<()> {
-        self.on_preamble_(p)
+        Machine::check_main(&p)?;
+        self.peer = Some(p);
+        // Refuse at the preamble: a Hello from a version we do not share may
+        // not even decode, and the Reject layout is one every version reads.
+        if self.cfg.versions.highest_common(p.versions).is_none() {
+            self.reject(Error::with(
+                ErrorCode::NoCommonVersion,
+                Detail::Versions {
+                    source: p.versions,
+                    destination: self.cfg.versions,
+                },
+            ));
+        }
+        Ok(())
     }
+
     fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
-        self.on_frame_(now, f)
+        match (self.state, f.kind) {
+            (_, FrameType::Abort) => {
+                self.m.fail_by_peer(f.payload)?;
+                self.enter_failed(true);
+                Ok(())
+            }
+            (DestinationState::AwaitHello, FrameType::Hello) => self.on_hello(now, f.payload),
+            (DestinationState::Precopy, FrameType::SwitchoverStart) => {
+                let s = SwitchoverStart::decode(f.payload)?;
+                self.on_switchover_start(s)
+            }
+            _ => Err(Error::with(
+                ErrorCode::UnexpectedFrame,
+                Detail::Frame(f.kind as u8),
+            )),
+        }
     }
     fn failed(&self) -> bool {
         self.state == DestinationState::Failed
@@ -979,11 +933,5 @@ impl crate::endpoint::Endpoint for Destination {
     }
     fn fail_local(&mut self, e: Error) {
         self.fail(e, false);
-    }
-    fn failure(&self) -> Option<&Error> {
-        self.error.as_ref()
-    }
-    fn events_pushed(&self) -> u32 {
-        self.events.pushed()
     }
 }

@@ -3,9 +3,24 @@
 
 use heapless::Vec;
 
-use crate::capacity::MAX_DEVICES;
+use crate::capacity::{MAX_DEVICES, MAX_NAME_LEN};
 use crate::error::{Detail, DeviceName, Error, ErrorCode, Result};
-use crate::Name;
+use crate::names::Name;
+
+/// Build a [`Name`] from a string, refusing one that is too long.
+pub fn name(s: &str) -> Result<Name> {
+    let mut n = Name::new();
+    n.push_str(s).map_err(|_| {
+        Error::with(
+            ErrorCode::InvalidArgument,
+            Detail::Value {
+                expected: MAX_NAME_LEN as u32,
+                got: s.len() as u32,
+            },
+        )
+    })?;
+    Ok(n)
+}
 
 /// A device's position in the local table of the side that registered it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,7 +63,7 @@ impl DeviceTable {
                 },
             ));
         }
-        let n: Name = crate::name(name)?;
+        let n = self::name(name)?;
         let dn = DeviceName { name: n, instance };
         if self.find(name, instance).is_some() {
             return Err(Error::with(ErrorCode::DuplicateDevice, Detail::Device(dn)));

@@ -3,12 +3,15 @@
 
 use crate::error::{Error, Result};
 use crate::event::{HELLO_EVENTS, QUEUE_LEN};
+use crate::machine::Machine;
 use crate::time::Instant;
 use crate::wire::frame::{self, FrameType, RawFrame};
 use crate::wire::preamble::{self, Preamble};
 
 /// One side of the main channel, as the input driver sees it.
 pub(crate) trait Endpoint {
+    /// The skeleton both machines share.
+    fn machine(&self) -> &Machine;
     /// The peer's preamble has not arrived yet.
     fn awaiting_preamble(&self) -> bool;
     /// The peer's preamble arrived.
@@ -26,9 +29,13 @@ pub(crate) trait Endpoint {
     /// Fail on this side's own finding (the peer gets an Abort).
     fn fail_local(&mut self, e: Error);
     /// The failure, once there is one.
-    fn failure(&self) -> Option<&Error>;
+    fn failure(&self) -> Option<&Error> {
+        self.machine().error.as_ref()
+    }
     /// Events queued so far (a wrapping count, see `Events::pushed`).
-    fn events_pushed(&self) -> u32;
+    fn events_pushed(&self) -> u32 {
+        self.machine().events.pushed()
+    }
 }
 
 /// Consume the preamble and every whole frame at the start of `data`.

@@ -8,8 +8,8 @@ use core::fmt;
 
 use crate::caps::CapabilityId;
 use crate::channel::Role;
+use crate::names::Name;
 use crate::version::VersionRange;
-use crate::Name;
 
 /// Defines [`ErrorCode`], [`ErrorCode::ALL`], [`ErrorCode::text`] and
 /// [`ErrorCode::TABLE`] from the one list below.

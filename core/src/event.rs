@@ -1,5 +1,6 @@
 //! What a state machine reports to its caller through `poll_event`.
 
+use crate::capacity::{EVENT_QUEUE, MAX_EARLY_CHANNELS};
 use crate::channel::ChannelId;
 use crate::device::DeviceId;
 use crate::error::ErrorCode;
@@ -72,8 +73,6 @@ pub enum Event {
     },
 }
 
-use crate::capacity::{EVENT_QUEUE, MAX_EARLY_CHANNELS};
-
 /// The most events a destination queues for one Hello: Negotiated, the
 /// outcome of every held channel (`MAX_EARLY_CHANNELS`), ChannelsReady,
 /// SwitchoverAcked, and a Failed should queuing a frame fail.
@@ -142,21 +141,4 @@ impl Events {
     pub(crate) fn dropped(&self) -> u32 {
         self.dropped
     }
-}
-
-/// A deadline at the end of time (a timeout that saturated to `u64::MAX`
-/// ms, such as a `u64::MAX` timeout) is no deadline: it never fires.
-fn real(d: &Option<crate::Instant>) -> Option<crate::Instant> {
-    d.filter(|d| d.0 != u64::MAX)
-}
-
-/// The earliest of several optional deadlines.
-pub(crate) fn earliest(ds: &[Option<crate::Instant>]) -> Option<crate::Instant> {
-    ds.iter().filter_map(real).min()
-}
-
-/// Whether an optional deadline has passed at `now`: it fires at `now ==
-/// deadline` already.
-pub(crate) fn expired(d: Option<crate::Instant>, now: crate::Instant) -> bool {
-    real(&d).is_some_and(|d| now >= d)
 }

@@ -10,18 +10,19 @@
 use crate::caps::{negotiate, Agreed, CapabilityId, Offer};
 use crate::channel::{ChannelId, Role};
 use crate::device::{DeviceId, DeviceTable};
-use crate::error::{Detail, Error, ErrorCode, PeerName, Result};
-use crate::event::{earliest, expired, Event, Events};
+use crate::endpoint::Endpoint;
+use crate::error::{Detail, Error, ErrorCode, Result};
+use crate::event::Event;
 use crate::log::trace;
+use crate::machine::{Machine, Timer};
 use crate::time::{Duration, Instant};
 use crate::version::{VersionRange, SUPPORTED};
-use crate::wire::frame::{self, FrameType, RawFrame};
+use crate::wire::frame::{self, write_into, FrameType, RawFrame};
 use crate::wire::msg::{
     self, ChannelsReady, DeviceOffer, Hello, Payload, SwitchoverAck, SwitchoverRevoke,
     SwitchoverStart, Welcome,
 };
 use crate::wire::preamble::{Preamble, FLAG_REATTACH};
-use crate::wire::Writer;
 
 /// Whether the largest Hello these capacities allow fits in one frame
 /// (docs/PROTOCOL.md §10's bound: true at the firmware defaults), so that
@@ -110,37 +111,21 @@ pub struct Source {
     state: SourceState,
     /// The destination's range, once its preamble arrived.
     peer_versions: Option<VersionRange>,
-    version: u8,
-    agreed: Agreed,
+    m: Machine,
     channels_ready: bool,
     /// Latest ack received (0 = none).
     ack_epoch: u32,
     ack_open: bool,
     waived: bool,
-    welcome_at: Option<Instant>,
-    channels_at: Option<Instant>,
-    ack_at: Option<Instant>,
     tx: Pending,
     hello_sent: bool,
-    error: Option<Error>,
-    /// The device name of a peer's Reject or Abort, whole (see `error_device_name`).
-    peer_name: PeerName,
-    events: Events,
 }
 
 impl Source {
     /// A source for one migration. `nonce` is 16 bytes of caller entropy that
     /// names this migration on every channel.
     pub fn new(cfg: SourceConfig, nonce: [u8; 16]) -> Result<Self> {
-        if !cfg.versions.is_valid() || cfg.versions.highest_common(SUPPORTED).is_none() {
-            return Err(Error::with(
-                ErrorCode::BadVersionRange,
-                Detail::Versions {
-                    source: cfg.versions,
-                    destination: SUPPORTED,
-                },
-            ));
-        }
+        Machine::check_versions(cfg.versions, true)?;
         cfg.capabilities.validate_local()?;
         Ok(Source {
             cfg,
@@ -148,20 +133,13 @@ impl Source {
             devices: DeviceTable::new(),
             state: SourceState::Idle,
             peer_versions: None,
-            version: 0,
-            agreed: Agreed::new(),
+            m: Machine::default(),
             channels_ready: false,
             ack_epoch: 0,
             ack_open: false,
             waived: false,
-            welcome_at: None,
-            channels_at: None,
-            ack_at: None,
             tx: Pending::default(),
             hello_sent: false,
-            error: None,
-            peer_name: PeerName::new(),
-            events: Events::default(),
         })
     }
 
@@ -209,7 +187,9 @@ impl Source {
             return Err(Error::new(ErrorCode::InvalidState));
         }
         self.tx.hello = true;
-        self.welcome_at = Some(now.after(self.cfg.welcome_timeout));
+        self.m
+            .timers
+            .set(Timer::Agreement, now.after(self.cfg.welcome_timeout));
         self.set_state(SourceState::AwaitWelcome);
         Ok(())
     }
@@ -226,17 +206,17 @@ impl Source {
 
     /// Why the migration failed, once it has.
     pub fn error(&self) -> Option<&Error> {
-        self.error.as_ref()
+        self.m.error.as_ref()
     }
 
     /// The agreed capabilities (empty before Welcome).
     pub fn agreed(&self) -> &Agreed {
-        &self.agreed
+        &self.m.agreed
     }
 
     /// The chosen protocol version (0 before Welcome).
     pub fn version(&self) -> u8 {
-        self.version
+        self.m.version()
     }
 
     /// The configuration.
@@ -256,13 +236,13 @@ impl Source {
 
     /// Whether `device` takes part in switchover-ack (known after Welcome).
     pub fn participates(&self, device: DeviceId) -> bool {
-        self.agreed.is_on(CapabilityId::SWITCHOVER_ACK)
+        self.m.agreed.is_on(CapabilityId::SWITCHOVER_ACK)
             && self.devices.get(device).is_some_and(|d| d.ack)
     }
 
     /// Number of events dropped because the queue was full.
     pub fn dropped_events(&self) -> u32 {
-        self.events.dropped()
+        self.m.events.dropped()
     }
 
     /// Whether every negotiated channel is attached (ChannelsReady received).
@@ -275,7 +255,7 @@ impl Source {
     pub fn can_switchover(&self) -> bool {
         self.state == SourceState::Precopy
             && self.channels_ready
-            && (!self.agreed.is_on(CapabilityId::SWITCHOVER_ACK) || self.ack_open || self.waived)
+            && (!self.m.agreed.is_on(CapabilityId::SWITCHOVER_ACK) || self.ack_open || self.waived)
     }
 
     /// Announce the switchover decision. Refused (`SwitchoverNotAllowed`,
@@ -285,8 +265,8 @@ impl Source {
             return Err(Error::new(ErrorCode::SwitchoverNotAllowed));
         }
         self.tx.start = true;
-        self.clear_deadlines();
-        self.events.push(Event::SwitchoverStarted {
+        self.m.timers.stop_all();
+        self.m.events.push(Event::SwitchoverStarted {
             epoch: self.ack_epoch,
             waived: self.waived && !self.ack_open,
         });
@@ -308,8 +288,8 @@ impl Source {
     /// Welcome (so it can open them at once), the agreement after.
     fn planned(&self, role: Role) -> u16 {
         let count = |id: CapabilityId| -> u16 {
-            if self.version != 0 {
-                self.agreed.param(id)
+            if self.m.version.is_some() {
+                self.m.agreed.param(id)
             } else {
                 self.cfg.capabilities.get(id).map_or(0, |o| o.param)
             }
@@ -323,8 +303,8 @@ impl Source {
     }
 
     fn offers_preempt(&self) -> bool {
-        if self.version != 0 {
-            self.agreed.is_on(CapabilityId::POSTCOPY_PREEMPT)
+        if self.m.version.is_some() {
+            self.m.agreed.is_on(CapabilityId::POSTCOPY_PREEMPT)
         } else {
             self.cfg
                 .capabilities
@@ -393,9 +373,9 @@ impl Source {
     /// The agreed channel set as ChannelsReady will report it.
     pub fn expected_channels(&self) -> ChannelsReady {
         ChannelsReady {
-            multifd: self.agreed.param(CapabilityId::MULTIFD),
-            preempt: self.agreed.is_on(CapabilityId::POSTCOPY_PREEMPT),
-            device_state: self.agreed.param(CapabilityId::DEVICE_STATE),
+            multifd: self.m.agreed.param(CapabilityId::MULTIFD),
+            preempt: self.m.agreed.is_on(CapabilityId::POSTCOPY_PREEMPT),
+            device_state: self.m.agreed.param(CapabilityId::DEVICE_STATE),
         }
     }
 
@@ -409,7 +389,9 @@ impl Source {
         p.flags |= FLAG_REATTACH;
         if self.state == SourceState::Precopy {
             self.channels_ready = false;
-            self.channels_at = Some(now.after(self.cfg.channels_timeout));
+            self.m
+                .timers
+                .set(Timer::Channels, now.after(self.cfg.channels_timeout));
         }
         Ok(p)
     }
@@ -418,45 +400,42 @@ impl Source {
     /// Reject or Abort is kept up to 255 bytes, where the detail itself holds
     /// at most this build's `MAX_NAME_LEN`. `None` if the error names no device.
     pub fn error_device_name(&self) -> Option<&str> {
-        match self.error.as_ref().map(|e| &e.detail) {
-            Some(Detail::Device(d)) if self.peer_name.is_empty() => Some(d.name.as_str()),
-            Some(Detail::Device(_)) => Some(self.peer_name.as_str()),
-            _ => None,
-        }
+        self.m.error_device_name()
     }
 
     /// Take the next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
+        self.m.events.pop()
     }
 
     /// When to call `handle_timeout` next, if anything is being waited for.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        earliest(&[self.welcome_at, self.channels_at, self.ack_at])
+        self.m.timers.earliest()
     }
 
-    /// Act on every deadline that has passed at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if expired(self.welcome_at, now) {
-            self.fail(Error::new(ErrorCode::WelcomeTimeout), false);
-        } else if expired(self.channels_at, now) {
-            self.fail(Error::new(ErrorCode::ChannelsTimeout), false);
-        } else if expired(self.ack_at, now) {
-            self.ack_at = None;
-            match self.cfg.ack_policy {
-                AckPolicy::Fail => self.fail(Error::new(ErrorCode::AckTimeout), false),
-                AckPolicy::Proceed => {
-                    self.waived = true;
-                    self.events.push(Event::AckWaived);
+    /// Act on the deadline that has passed at `now`, if any. Returns the
+    /// error exactly when a deadline failed the migration during this call;
+    /// `None` if nothing was due (or the machine is already failed or
+    /// switched over), and when the ack deadline passed under
+    /// [`AckPolicy::Proceed`] (`Event::AckWaived` says so).
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<&Error> {
+        let code = match self.m.timers.expired(now)? {
+            Timer::Agreement => ErrorCode::WelcomeTimeout,
+            Timer::Channels => ErrorCode::ChannelsTimeout,
+            Timer::Switchover => {
+                self.m.timers.stop(Timer::Switchover);
+                match self.cfg.ack_policy {
+                    AckPolicy::Fail => ErrorCode::AckTimeout,
+                    AckPolicy::Proceed => {
+                        self.waived = true;
+                        self.m.events.push(Event::AckWaived);
+                        return None;
+                    }
                 }
             }
-        }
-    }
-
-    fn clear_deadlines(&mut self) {
-        self.welcome_at = None;
-        self.channels_at = None;
-        self.ack_at = None;
+        };
+        self.fail(Error::new(code), false);
+        self.m.error.as_ref()
     }
 
     /// Enter Failed. Local failures tell the destination with an Abort, if
@@ -465,12 +444,12 @@ impl Source {
         if self.state == SourceState::Failed {
             return;
         }
-        self.events.push(Event::Failed {
-            code: err.code,
-            by_peer,
-        });
-        self.error = Some(err);
-        self.clear_deadlines();
+        self.m.fail(err, by_peer);
+        self.enter_failed(by_peer);
+    }
+
+    /// The source's part of failing, once `Machine::fail` recorded why.
+    fn enter_failed(&mut self, by_peer: bool) {
         self.tx = Pending {
             hello: false,
             start: false,
@@ -496,84 +475,6 @@ impl Source {
             return Err(Error::new(ErrorCode::InvalidState));
         }
         crate::endpoint::feed(self, now, data)
-    }
-
-    fn on_preamble_(&mut self, p: Preamble) -> Result<()> {
-        if p.role != Role::Main {
-            return Err(Error::with(
-                ErrorCode::UnexpectedFrame,
-                Detail::Channel {
-                    role: p.role,
-                    index: p.index,
-                },
-            ));
-        }
-        if p.nonce != self.nonce {
-            return Err(Error::new(ErrorCode::NonceMismatch));
-        }
-        self.peer_versions = Some(p.versions);
-        Ok(())
-    }
-
-    fn on_frame_(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
-        let unexpected = Error::with(ErrorCode::UnexpectedFrame, Detail::Frame(f.kind as u8));
-        match (self.state, f.kind) {
-            (_, FrameType::Abort) | (SourceState::AwaitWelcome, FrameType::Reject) => {
-                let e = msg::decode_failure(f.payload)?;
-                msg::failure_device_name(f.payload, &mut self.peer_name);
-                self.fail(e, true);
-                Ok(())
-            }
-            (SourceState::AwaitWelcome, FrameType::Welcome) => self.on_welcome(now, f.payload),
-            (SourceState::Precopy, FrameType::ChannelsReady) => {
-                let r = ChannelsReady::decode(f.payload)?;
-                if r != self.expected_channels() {
-                    return Err(Error::new(ErrorCode::ChannelSetMismatch));
-                }
-                if !self.channels_ready {
-                    self.channels_ready = true;
-                    self.channels_at = None;
-                    self.events.push(Event::ChannelsReady);
-                }
-                Ok(())
-            }
-            (SourceState::Precopy, FrameType::SwitchoverAck)
-                if self.agreed.is_on(CapabilityId::SWITCHOVER_ACK) =>
-            {
-                let a = SwitchoverAck::decode(f.payload)?;
-                // One ack per arming: a second ack without a revoke between is a violation.
-                if self.ack_open || a.epoch <= self.ack_epoch {
-                    return Err(unexpected);
-                }
-                self.ack_epoch = a.epoch;
-                self.ack_open = true;
-                self.ack_at = None;
-                self.events.push(Event::SwitchoverAcked { epoch: a.epoch });
-                Ok(())
-            }
-            (SourceState::Precopy, FrameType::SwitchoverRevoke) if self.ack_open => {
-                let r = SwitchoverRevoke::decode(f.payload)?;
-                let dev = DeviceId(r.device);
-                if r.epoch != self.ack_epoch || !self.participates(dev) {
-                    return Err(unexpected);
-                }
-                self.ack_open = false;
-                self.waived = false;
-                self.ack_at = Some(now.after(self.cfg.ack_timeout));
-                self.events.push(Event::SwitchoverRevoked {
-                    device: dev,
-                    epoch: r.epoch,
-                });
-                Ok(())
-            }
-            // After the decision, acks and revokes still in flight are stale:
-            // the decision stands (docs/PROTOCOL.md §7.4, revoke race).
-            (
-                SourceState::SwitchedOver,
-                FrameType::SwitchoverAck | FrameType::SwitchoverRevoke | FrameType::ChannelsReady,
-            ) => Ok(()),
-            _ => Err(unexpected),
-        }
     }
 
     // Not inlined: Welcome's decoding and the re-negotiation need the most
@@ -636,15 +537,19 @@ impl Source {
                 ));
             }
         }
-        self.version = w.version;
-        self.agreed = agreed;
-        self.welcome_at = None;
-        self.channels_at = Some(now.after(self.cfg.channels_timeout));
+        self.m.version = Some(w.version);
+        self.m.agreed = agreed;
+        self.m.timers.stop(Timer::Agreement);
+        self.m
+            .timers
+            .set(Timer::Channels, now.after(self.cfg.channels_timeout));
         if ack_on {
-            self.ack_at = Some(now.after(self.cfg.ack_timeout));
+            self.m
+                .timers
+                .set(Timer::Switchover, now.after(self.cfg.ack_timeout));
         }
         self.set_state(SourceState::Precopy);
-        self.events.push(Event::Negotiated { version: w.version });
+        self.m.events.push(Event::Negotiated { version: w.version });
         Ok(())
     }
 
@@ -674,7 +579,7 @@ impl Source {
             }
         }
         if self.tx.abort {
-            let err = self.error.as_ref();
+            let err = self.m.error.as_ref();
             match write_into(buf, at, FrameType::Abort, |o| msg::write_abort(o, err)) {
                 Ok(n) => {
                     at += n;
@@ -699,39 +604,89 @@ impl Source {
     }
 }
 
-/// Write one frame at offset `at` of `buf`.
-pub(crate) fn write_into(
-    buf: &mut [u8],
-    at: usize,
-    kind: FrameType,
-    body: impl FnOnce(&mut Writer<'_>) -> Option<()>,
-) -> Result<usize> {
-    let rest = buf
-        .get_mut(at..)
-        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
-    frame::write_with(rest, kind, body)
-}
-
-impl crate::endpoint::Endpoint for Source {
+impl Endpoint for Source {
+    fn machine(&self) -> &Machine {
+        &self.m
+    }
     fn awaiting_preamble(&self) -> bool {
         self.peer_versions.is_none()
     }
     fn on_preamble(&mut self, p: Preamble) -> Result<()> {
-        self.on_preamble_(p)
+        Machine::check_main(&p)?;
+        if p.nonce != self.nonce {
+            return Err(Error::new(ErrorCode::NonceMismatch));
+        }
+        self.peer_versions = Some(p.versions);
+        Ok(())
     }
+
     fn on_frame(&mut self, now: Instant, f: RawFrame<'_>) -> Result<()> {
-        self.on_frame_(now, f)
+        let unexpected = Error::with(ErrorCode::UnexpectedFrame, Detail::Frame(f.kind as u8));
+        match (self.state, f.kind) {
+            (_, FrameType::Abort) | (SourceState::AwaitWelcome, FrameType::Reject) => {
+                self.m.fail_by_peer(f.payload)?;
+                self.enter_failed(true);
+                Ok(())
+            }
+            (SourceState::AwaitWelcome, FrameType::Welcome) => self.on_welcome(now, f.payload),
+            (SourceState::Precopy, FrameType::ChannelsReady) => {
+                let r = ChannelsReady::decode(f.payload)?;
+                if r != self.expected_channels() {
+                    return Err(Error::new(ErrorCode::ChannelSetMismatch));
+                }
+                if !self.channels_ready {
+                    self.channels_ready = true;
+                    self.m.timers.stop(Timer::Channels);
+                    self.m.events.push(Event::ChannelsReady);
+                }
+                Ok(())
+            }
+            (SourceState::Precopy, FrameType::SwitchoverAck)
+                if self.m.agreed.is_on(CapabilityId::SWITCHOVER_ACK) =>
+            {
+                let a = SwitchoverAck::decode(f.payload)?;
+                // One ack per arming: a second ack without a revoke between is a violation.
+                if self.ack_open || a.epoch <= self.ack_epoch {
+                    return Err(unexpected);
+                }
+                self.ack_epoch = a.epoch;
+                self.ack_open = true;
+                self.m.timers.stop(Timer::Switchover);
+                self.m
+                    .events
+                    .push(Event::SwitchoverAcked { epoch: a.epoch });
+                Ok(())
+            }
+            (SourceState::Precopy, FrameType::SwitchoverRevoke) if self.ack_open => {
+                let r = SwitchoverRevoke::decode(f.payload)?;
+                let dev = DeviceId(r.device);
+                if r.epoch != self.ack_epoch || !self.participates(dev) {
+                    return Err(unexpected);
+                }
+                self.ack_open = false;
+                self.waived = false;
+                self.m
+                    .timers
+                    .set(Timer::Switchover, now.after(self.cfg.ack_timeout));
+                self.m.events.push(Event::SwitchoverRevoked {
+                    device: dev,
+                    epoch: r.epoch,
+                });
+                Ok(())
+            }
+            // After the decision, acks and revokes still in flight are stale:
+            // the decision stands (docs/PROTOCOL.md §7.4, revoke race).
+            (
+                SourceState::SwitchedOver,
+                FrameType::SwitchoverAck | FrameType::SwitchoverRevoke | FrameType::ChannelsReady,
+            ) => Ok(()),
+            _ => Err(unexpected),
+        }
     }
     fn failed(&self) -> bool {
         self.state == SourceState::Failed
     }
     fn fail_local(&mut self, e: Error) {
         self.fail(e, false);
-    }
-    fn failure(&self) -> Option<&Error> {
-        self.error.as_ref()
-    }
-    fn events_pushed(&self) -> u32 {
-        self.events.pushed()
     }
 }

@@ -873,7 +873,7 @@ fn c11_held_channel_of_another_migration_refused_at_welcome() {
     p.nonce = *b"some-other-nonce";
     assert!(matches!(
         d.accept_channel(T0, &p),
-        Ok(channel::Assignment::Held(_))
+        Ok(channels::Assignment::Held(_))
     ));
     d.handle_input(T0, &hello_flight()).unwrap();
     let refused = std::iter::from_fn(|| d.poll_event()).find_map(|e| match e {

@@ -7,7 +7,7 @@
 mod common;
 
 use accord_core::capacity::MAX_EARLY_CHANNELS;
-use accord_core::channel::Assignment;
+use accord_core::channels::Assignment;
 use accord_core::wire::frame::FrameType;
 use accord_core::wire::msg::ChannelsReady;
 use accord_core::wire::preamble::FLAG_REATTACH;
@@ -640,7 +640,7 @@ mod held_before_the_main_preamble {
         odd.versions = VersionRange::new(1, 2);
         assert!(matches!(
             d.accept_channel(T0, &odd).unwrap(),
-            channel::Assignment::Held(_)
+            channels::Assignment::Held(_)
         ));
         let good = s
             .channel_preamble(ChannelId {

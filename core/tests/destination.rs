@@ -985,7 +985,7 @@ mod switched_over {
         let p = s.channel_lost(at(30), multifd(1)).unwrap();
         assert_eq!(
             d.accept_channel(at(31), &over_the_wire(&p)),
-            Ok(channel::Assignment::Reattached(multifd(1)))
+            Ok(channels::Assignment::Reattached(multifd(1)))
         );
         assert_eq!(
             events_destination(&mut d),
@@ -1182,5 +1182,61 @@ mod ack_withdrawal {
         d.revoke(T0, DeviceId(0)).unwrap();
         let out = tx_destination(&mut d, T0);
         assert_eq!(kinds(&out), [FrameType::ChannelsReady]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// handle_timeout's verdict: the error exactly when a deadline failed the
+// destination during that call.
+
+mod timeout_verdict {
+    use super::*;
+
+    /// Nothing just before `deadline`; at it, `want` and Failed; then nothing.
+    fn fails_once_at(d: &mut Destination, deadline: Instant, want: &Error) {
+        assert_eq!(d.handle_timeout(before(deadline)), None);
+        assert_eq!(d.handle_timeout(deadline), Some(want));
+        assert_eq!(d.state(), DestinationState::Failed);
+        assert_eq!(d.handle_timeout(Instant(u64::MAX - 1)), None);
+    }
+
+    #[test]
+    fn await_hello_fails_at_the_hello_deadline() {
+        let (_, mut d) = destination_awaiting_hello();
+        let deadline = d.poll_timeout().unwrap();
+        fails_once_at(&mut d, deadline, &Error::new(ErrorCode::HelloTimeout));
+    }
+
+    #[test]
+    fn precopy_channels_deadline_fails_naming_the_missing_channel() {
+        let (_, mut d) = destination_in_precopy();
+        d.channel_lost(at(5), multifd(1)).unwrap();
+        let deadline = at(5).after(d.config().channels_timeout);
+        let want = Error::with(
+            ErrorCode::ChannelsTimeout,
+            Detail::MissingChannels {
+                role: Role::Multifd,
+                index: 1,
+                missing: 1,
+            },
+        );
+        fails_once_at(&mut d, deadline, &want);
+    }
+
+    #[test]
+    fn precopy_switchover_deadline_fails() {
+        let (_, mut d) = destination_in_precopy();
+        let deadline = d.poll_timeout().unwrap();
+        fails_once_at(&mut d, deadline, &Error::new(ErrorCode::SwitchoverTimeout));
+    }
+
+    #[test]
+    fn switched_over_and_failed_have_nothing_to_fail() {
+        let (_, mut d) = destination_switched_over();
+        assert_eq!(d.handle_timeout(Instant(u64::MAX - 1)), None);
+        assert_eq!(d.state(), DestinationState::SwitchedOver);
+        let (_, mut d) = destination_failed();
+        assert_eq!(d.handle_timeout(Instant(u64::MAX - 1)), None);
+        assert_eq!(d.error(), Some(&Error::new(ErrorCode::LocalAbort)));
     }
 }

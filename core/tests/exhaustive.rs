@@ -344,7 +344,7 @@ fn run(sc: &Scenario) -> Verdict {
         let bytes = s.channel_preamble(id).unwrap().to_bytes();
         let p = Preamble::decode(&bytes).unwrap().unwrap();
         let a = d.accept_channel(T0, &p).unwrap();
-        assert_eq!(a, channel::Assignment::Held(id));
+        assert_eq!(a, channels::Assignment::Held(id));
     }
     let mut buf = [0u8; 2048];
     let mut first = true;

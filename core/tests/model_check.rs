@@ -793,7 +793,7 @@ fn every_early_channel_held_then_the_hello_loses_no_event() {
     for index in 0..early {
         let p = Preamble { index, ..first };
         let a = d.accept_channel(Instant(T0), &p).unwrap();
-        assert!(matches!(a, channel::Assignment::Held(_)));
+        assert!(matches!(a, channels::Assignment::Held(_)));
     }
     assert_eq!(d.poll_event(), None);
     let hello = &buf[preamble::LEN..n];

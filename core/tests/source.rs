@@ -713,7 +713,7 @@ mod await_welcome {
         s.start(T0).unwrap();
         for id in s.channels() {
             let p = over_the_wire(&s.channel_preamble(id).unwrap());
-            assert_eq!(d.accept_channel(T0, &p), Ok(channel::Assignment::Held(id)));
+            assert_eq!(d.accept_channel(T0, &p), Ok(channels::Assignment::Held(id)));
         }
         pump(&mut s, &mut d, T0);
         assert!(s.channels_ready());
@@ -967,7 +967,7 @@ mod precopy {
         d.channel_lost(at(30), multifd(1)).unwrap();
         assert_eq!(
             d.accept_channel(at(31), &over_the_wire(&p)),
-            Ok(channel::Assignment::Reattached(multifd(1)))
+            Ok(channels::Assignment::Reattached(multifd(1)))
         );
         pump(&mut s, &mut d, at(31));
         assert_eq!(events_source(&mut s), [Event::ChannelsReady]);
@@ -1015,7 +1015,11 @@ mod precopy {
         let deadline = s.poll_timeout().unwrap();
         assert_eq!(deadline, T0.after(s.config().ack_timeout));
 
-        s.handle_timeout(deadline);
+        assert_eq!(
+            s.handle_timeout(deadline),
+            None,
+            "a waived ack is no failure"
+        );
         assert_eq!(s.state(), SourceState::Precopy);
         assert_eq!(events_source(&mut s), [Event::AckWaived]);
         assert!(s.can_switchover());
@@ -1183,7 +1187,7 @@ mod switched_over {
         d.channel_lost(at(30), multifd(0)).unwrap();
         assert_eq!(
             d.accept_channel(at(31), &over_the_wire(&p)),
-            Ok(channel::Assignment::Reattached(multifd(0)))
+            Ok(channels::Assignment::Reattached(multifd(0)))
         );
         pump(&mut s, &mut d, at(31));
         assert_eq!(s.state(), SourceState::SwitchedOver);
@@ -1267,5 +1271,63 @@ mod failed {
         );
         assert_eq!(s.state(), SourceState::Failed);
         assert_eq!(s.error(), Some(&WHY));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// handle_timeout's verdict: the error exactly when a deadline failed the
+// source during that call.
+
+mod timeout_verdict {
+    use super::*;
+
+    /// Nothing just before `deadline`; at it, `want` and Failed; then nothing.
+    fn fails_once_at(s: &mut Source, deadline: Instant, want: ErrorCode) {
+        assert_eq!(s.handle_timeout(before(deadline)), None);
+        assert_eq!(s.handle_timeout(deadline), Some(&Error::new(want)));
+        assert_eq!(s.state(), SourceState::Failed);
+        assert_eq!(s.handle_timeout(Instant(u64::MAX - 1)), None);
+    }
+
+    #[test]
+    fn idle_has_no_deadline_to_fail() {
+        let mut s = source_idle();
+        assert_eq!(s.handle_timeout(Instant(u64::MAX - 1)), None);
+        assert_eq!(s.state(), SourceState::Idle);
+    }
+
+    #[test]
+    fn await_welcome_fails_at_the_welcome_deadline() {
+        let (mut s, _) = source_awaiting_welcome();
+        let deadline = s.poll_timeout().unwrap();
+        fails_once_at(&mut s, deadline, ErrorCode::WelcomeTimeout);
+    }
+
+    #[test]
+    fn precopy_ack_deadline_fails_under_the_fail_policy() {
+        let (mut s, _) = source_in_precopy();
+        let deadline = s.poll_timeout().unwrap();
+        fails_once_at(&mut s, deadline, ErrorCode::AckTimeout);
+    }
+
+    #[test]
+    fn precopy_channels_deadline_fails() {
+        let (mut s, _) = source_in_precopy();
+        s.channel_lost(T0, multifd(0)).unwrap();
+        let deadline = T0.after(s.config().channels_timeout);
+        fails_once_at(&mut s, deadline, ErrorCode::ChannelsTimeout);
+    }
+
+    // The waived ack (AckPolicy::Proceed) returns None: see
+    // precopy::ack_deadline_under_the_proceed_policy_waives_the_ack.
+
+    #[test]
+    fn switched_over_and_failed_have_nothing_to_fail() {
+        let (mut s, _) = source_switched_over();
+        assert_eq!(s.handle_timeout(Instant(u64::MAX - 1)), None);
+        assert_eq!(s.state(), SourceState::SwitchedOver);
+        let (mut s, _) = source_failed();
+        assert_eq!(s.handle_timeout(Instant(u64::MAX - 1)), None);
+        assert_eq!(s.error(), Some(&Error::new(ErrorCode::LocalAbort)));
     }
 }

@@ -250,13 +250,9 @@ pub extern "C" fn accord_destination_handle_timeout(
     dst: *mut accord_destination,
     now_ms: u64,
 ) -> accord_result {
-    handle::with_mut::<Destination>(dst, |d| {
-        let before = d.state();
-        d.handle_timeout(Instant(now_ms));
-        match d.error() {
-            Some(e) if before != DestinationState::Failed => Err(Fail::from(e)),
-            _ => Ok(()),
-        }
+    handle::with_mut::<Destination>(dst, |d| match d.handle_timeout(Instant(now_ms)) {
+        Some(e) => Err(Fail::from(e)),
+        None => Ok(()),
     })
 }
 

@@ -258,13 +258,9 @@ pub extern "C" fn accord_source_handle_timeout(
     src: *mut accord_source,
     now_ms: u64,
 ) -> accord_result {
-    handle::with_mut::<Source>(src, |s| {
-        let before = s.state();
-        s.handle_timeout(Instant(now_ms));
-        match s.error() {
-            Some(e) if before != SourceState::Failed => Err(Fail::from(e)),
-            _ => Ok(()),
-        }
+    handle::with_mut::<Source>(src, |s| match s.handle_timeout(Instant(now_ms)) {
+        Some(e) => Err(Fail::from(e)),
+        None => Ok(()),
     })
 }
 

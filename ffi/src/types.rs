@@ -3,7 +3,7 @@
 //! never as C enums: a value C passes that this version does not know is
 //! refused with `ACCORD_ERR_BAD_ENUM` instead of being undefined behaviour.
 
-use accord_core::channel::Assignment;
+use accord_core::channels::Assignment;
 use accord_core::{ChannelId, Event, Role};
 
 use crate::error::{Fail, ACCORD_ERR_BAD_ENUM};

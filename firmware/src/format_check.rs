@@ -4,7 +4,8 @@
 //! checks that every `pub struct`/`pub enum` in core/src is listed below.
 
 use accord_core::caps::{Agreed, CapOffer, CapabilityId, Enabled, Level, Offer};
-use accord_core::channel::{Assignment, ChannelId, ChannelTable, Role, Totals};
+use accord_core::channel::{ChannelId, Role};
+use accord_core::channels::{Assignment, ChannelTable, Totals};
 use accord_core::destination::{Destination, DestinationConfig, DestinationState};
 use accord_core::device::{Device, DeviceId, DeviceTable};
 use accord_core::error::{Detail, DeviceName, Error, ErrorCode};

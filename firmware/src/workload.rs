@@ -36,7 +36,7 @@
 
 use core::hint::black_box;
 
-use accord_core::channel::Assignment;
+use accord_core::channels::Assignment;
 use accord_core::wire::preamble;
 use accord_core::{
     CapabilityId, ChannelId, Destination, DestinationConfig, DestinationState, Detail, DeviceId,
@@ -415,8 +415,11 @@ fn migration() -> Result<(), &'static str> {
 
     // Nothing left to send or wait for; deadlines are idle.
     let (src, dst) = (&mut *r.src, &mut *r.dst);
-    step("Source::handle_timeout", || src.handle_timeout(ms(60)));
-    step("Destination::handle_timeout", || dst.handle_timeout(ms(60)));
+    let quiet = step("Source::handle_timeout", || src.handle_timeout(ms(60)).is_none())
+        & step("Destination::handle_timeout", || {
+            dst.handle_timeout(ms(60)).is_none()
+        });
+    ensure(quiet, "an idle deadline failed a machine")?;
     ensure(
         r.src.poll_timeout().is_none() && r.dst.poll_timeout().is_none(),
         "a deadline is still armed",

@@ -527,9 +527,9 @@ impl Session {
             }
             Action::Timeout { src } => {
                 if src {
-                    self.s.handle_timeout(ns)
+                    self.s.handle_timeout(ns);
                 } else {
-                    self.d.handle_timeout(nd)
+                    self.d.handle_timeout(nd);
                 }
             }
             Action::FireNext { src } => self.fire(src),

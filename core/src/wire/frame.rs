@@ -169,6 +169,19 @@ fn seal(head: &mut [u8], kind: FrameType, n: usize) -> usize {
     HEADER_LEN + n
 }
 
+/// Write one frame at offset `at` of `buf`.
+pub(crate) fn write_into(
+    buf: &mut [u8],
+    at: usize,
+    kind: FrameType,
+    body: impl FnOnce(&mut Writer<'_>) -> Option<()>,
+) -> Result<usize> {
+    let rest = buf
+        .get_mut(at..)
+        .ok_or(Error::new(ErrorCode::BufferTooSmall))?;
+    write_with(rest, kind, body)
+}
+
 #[cfg(test)]
 mod write_with_tests {
     use super::*;
