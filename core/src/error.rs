@@ -64,6 +64,7 @@ macro_rules! error_codes {
 
 /// One code of the list as documentation sees it ([`ErrorCode::TABLE`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CodeEntry {
     /// The code.
     pub code: ErrorCode,

@@ -8,7 +8,7 @@ use accord_core::channel::{ChannelId, Role};
 use accord_core::channels::{Assignment, ChannelTable, Totals};
 use accord_core::destination::{Destination, DestinationConfig, DestinationState};
 use accord_core::device::{Device, DeviceId, DeviceTable};
-use accord_core::error::{Detail, DeviceName, Error, ErrorCode};
+use accord_core::error::{CodeEntry, Detail, DeviceName, Error, ErrorCode};
 use accord_core::event::Event;
 use accord_core::legacy::stream::DiscardRanges;
 use accord_core::legacy::{
@@ -53,6 +53,7 @@ const _: () = {
     format::<ChannelId>();
     format::<ChannelTable>();
     format::<ChannelsReady>();
+    format::<CodeEntry>();
     format::<Destination>();
     format::<DestinationConfig>();
     format::<DestinationState>();
