@@ -99,21 +99,20 @@ impl Preamble {
         if bytes.get(..seen) != MAGIC.get(..seen) {
             return Err(Error::new(ErrorCode::BadMagic));
         }
-        let Some(b) = bytes.get(..LEN) else {
+        // As an array, destructured: no index to check.
+        let Some(&[_, _, _, _, min, max, role, flags, i0, i1, t0, t1, ref nonce @ ..]) = bytes
+            .get(..LEN)
+            .and_then(|b| <&[u8; LEN]>::try_from(b).ok())
+        else {
             return Ok(None);
         };
-        let byte = |i: usize| b.get(i).copied().unwrap_or(0);
-        let mut nonce = [0u8; 16];
-        for (dst, src) in nonce.iter_mut().zip(b.iter().skip(12)) {
-            *dst = *src;
-        }
         Preamble::from_fields(
-            VersionRange::new(byte(4), byte(5)),
-            byte(6),
-            byte(7),
-            u16::from_be_bytes([byte(8), byte(9)]),
-            u16::from_be_bytes([byte(10), byte(11)]),
-            nonce,
+            VersionRange::new(min, max),
+            role,
+            flags,
+            u16::from_be_bytes([i0, i1]),
+            u16::from_be_bytes([t0, t1]),
+            *nonce,
         )
         .map(Some)
     }
