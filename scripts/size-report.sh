@@ -253,7 +253,7 @@ breakdown() { # elf
             name = $2
             if (name ~ /^accord_firmware::lean/ || name ~ /^accord_firmware::__cortex_m_rt_main/) k = "driver, with the accord calls inlined into it (lean.rs, main)"
             else if (name ~ /^accord_firmware/ || name ~ /^(Reset|main|HardFault|DefaultHandler|__INTERRUPTS|__EXCEPTIONS|__RESET_VECTOR|DefaultPreInit|_HardFault)$/) k = "firmware runtime (also in baseline)"
-            else if (name ~ /accord_core::wire::msg::((decode|encode|write|read)_failure)/) k = "accord-core: Reject/Abort codec"
+            else if (name ~ /accord_core::wire::msg::((decode|encode|write)_failure|read_detail)/) k = "accord-core: Reject/Abort codec"
             else if (name ~ /accord_core::wire/ || name ~ /Preamble/ || name ~ /serde|postcard/) k = "accord-core: wire codecs, serde, postcard"
             else if (name ~ /accord_core::source::/) k = "accord-core: Source"
             else if (name ~ /accord_core::destination::/) k = "accord-core: Destination"
