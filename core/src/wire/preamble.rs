@@ -59,28 +59,43 @@ impl Preamble {
     }
 
     /// The 28 bytes of this preamble.
+    // Out of line: inlined into a driver it costs more than the call.
+    #[inline(never)]
     pub fn to_bytes(&self) -> [u8; LEN] {
-        let mut b = [0u8; LEN];
-        let i = self.index.to_be_bytes();
-        let t = self.total.to_be_bytes();
-        let head = [
-            MAGIC[0],
-            MAGIC[1],
-            MAGIC[2],
-            MAGIC[3],
+        let [m0, m1, m2, m3] = MAGIC;
+        let [i0, i1] = self.index.to_be_bytes();
+        let [t0, t1] = self.total.to_be_bytes();
+        let [n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15] = self.nonce;
+        [
+            m0,
+            m1,
+            m2,
+            m3,
             self.versions.min,
             self.versions.max,
             self.role as u8,
             self.flags,
-            i[0],
-            i[1],
-            t[0],
-            t[1],
-        ];
-        for (dst, src) in b.iter_mut().zip(head.iter().chain(self.nonce.iter())) {
-            *dst = *src;
-        }
-        b
+            i0,
+            i1,
+            t0,
+            t1,
+            n0,
+            n1,
+            n2,
+            n3,
+            n4,
+            n5,
+            n6,
+            n7,
+            n8,
+            n9,
+            n10,
+            n11,
+            n12,
+            n13,
+            n14,
+            n15,
+        ]
     }
 
     /// Write the preamble to the start of `out`, returning its length.
@@ -99,21 +114,20 @@ impl Preamble {
         if bytes.get(..seen) != MAGIC.get(..seen) {
             return Err(Error::new(ErrorCode::BadMagic));
         }
-        let Some(b) = bytes.get(..LEN) else {
+        // As an array, destructured: no index to check.
+        let Some(&[_, _, _, _, min, max, role, flags, i0, i1, t0, t1, ref nonce @ ..]) = bytes
+            .get(..LEN)
+            .and_then(|b| <&[u8; LEN]>::try_from(b).ok())
+        else {
             return Ok(None);
         };
-        let byte = |i: usize| b.get(i).copied().unwrap_or(0);
-        let mut nonce = [0u8; 16];
-        for (dst, src) in nonce.iter_mut().zip(b.iter().skip(12)) {
-            *dst = *src;
-        }
         Preamble::from_fields(
-            VersionRange::new(byte(4), byte(5)),
-            byte(6),
-            byte(7),
-            u16::from_be_bytes([byte(8), byte(9)]),
-            u16::from_be_bytes([byte(10), byte(11)]),
-            nonce,
+            VersionRange::new(min, max),
+            role,
+            flags,
+            u16::from_be_bytes([i0, i1]),
+            u16::from_be_bytes([t0, t1]),
+            *nonce,
         )
         .map(Some)
     }
