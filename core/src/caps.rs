@@ -373,6 +373,51 @@ impl Agreed {
 ///    both sides offered it as optional; otherwise `CapabilityDependency`.
 pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
     let mut agreed = Agreed::new();
+    negotiate_into(source, destination, &mut agreed).map_err(Refusal::error)?;
+    Ok(agreed)
+}
+
+/// Why [`negotiate_into`] refused: the code and the capability concerned,
+/// with the one it needs for `CapabilityDependency`. Small and `Copy`, so
+/// the negotiation's error path moves a few bytes, not an [`Error`].
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Refusal {
+    pub(crate) code: ErrorCode,
+    capability: CapabilityId,
+    needs: Option<CapabilityId>,
+}
+
+impl Refusal {
+    /// The detail [`negotiate`] reports.
+    pub(crate) fn detail(self) -> Detail {
+        match self.needs {
+            Some(needs) => Detail::Dependency {
+                capability: self.capability,
+                needs,
+            },
+            None => Detail::Capability(self.capability),
+        }
+    }
+
+    /// The error [`negotiate`] reports.
+    pub(crate) fn error(self) -> Error {
+        Error::with(self.code, self.detail())
+    }
+}
+
+/// [`negotiate`], writing the agreement into `agreed` (empty on entry) so
+/// that its 70-odd bytes are not moved through a `Result`. On a refusal,
+/// `agreed` holds what was agreed so far.
+pub(crate) fn negotiate_into(
+    source: &Offer,
+    destination: &Offer,
+    agreed: &mut Agreed,
+) -> core::result::Result<(), Refusal> {
+    let refuse = |code, capability| Refusal {
+        code,
+        capability,
+        needs: None,
+    };
     let (s, d) = (source.entries(), destination.entries());
     let (mut i, mut j) = (0usize, 0usize);
     // A merge walk over two sorted lists: at most s.len() + d.len() steps.
@@ -382,25 +427,23 @@ pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
             (None, None) => break,
             (Some(a), Some(b)) if a.id == b.id => {
                 let param = if a.param < b.param { a.param } else { b.param };
-                agreed.push(Enabled { id: a.id, param })?;
+                // Both offers ascend strictly, so the agreement does too.
+                agreed
+                    .on
+                    .push(Enabled { id: a.id, param })
+                    .map_err(|_| refuse(ErrorCode::CapacityExceeded, a.id))?;
                 i += 1;
                 j += 1;
             }
             (Some(a), b) if b.is_none_or(|b| a.id < b.id) => {
                 if a.required {
-                    return Err(Error::with(
-                        ErrorCode::CapabilityMissingOnDestination,
-                        Detail::Capability(a.id),
-                    ));
+                    return Err(refuse(ErrorCode::CapabilityMissingOnDestination, a.id));
                 }
                 i += 1;
             }
             (_, Some(b)) => {
                 if b.required {
-                    return Err(Error::with(
-                        ErrorCode::CapabilityMissingOnSource,
-                        Detail::Capability(b.id),
-                    ));
+                    return Err(refuse(ErrorCode::CapabilityMissingOnSource, b.id));
                 }
                 j += 1;
             }
@@ -418,13 +461,11 @@ pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
                 let required = source.get(cap).is_some_and(|o| o.required)
                     || destination.get(cap).is_some_and(|o| o.required);
                 if required {
-                    return Err(Error::with(
-                        ErrorCode::CapabilityDependency,
-                        Detail::Dependency {
-                            capability: cap,
-                            needs,
-                        },
-                    ));
+                    return Err(Refusal {
+                        code: ErrorCode::CapabilityDependency,
+                        capability: cap,
+                        needs: Some(needs),
+                    });
                 }
                 agreed.remove(cap);
                 changed = true;
@@ -434,5 +475,5 @@ pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
             break;
         }
     }
-    Ok(agreed)
+    Ok(())
 }

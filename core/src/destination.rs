@@ -10,7 +10,7 @@
 use heapless::{Deque, Vec};
 
 use crate::capacity::{MAX_CHANNELS, MAX_DEVICES};
-use crate::caps::{negotiate, Agreed, CapabilityId, Offer};
+use crate::caps::{negotiate_into, Agreed, CapabilityId, Offer, Refusal};
 use crate::channel::{ChannelId, Role};
 use crate::channels::{Assignment, ChannelTable, Totals};
 use crate::device::{DeviceId, DeviceTable};
@@ -436,7 +436,9 @@ impl Destination {
                 },
             ));
         }
-        let agreed = negotiate(&hello.offer, &self.cfg.capabilities)?;
+        let mut agreed = Agreed::new();
+        negotiate_into(&hello.offer, &self.cfg.capabilities, &mut agreed)
+            .map_err(Refusal::error)?;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
         for (i, d) in hello.devices.devices().enumerate() {
