@@ -358,6 +358,11 @@ impl Agreed {
             .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(e.id)))
     }
 
+    /// Switch everything off.
+    pub(crate) fn clear(&mut self) {
+        self.on.clear();
+    }
+
     fn remove(&mut self, id: CapabilityId) {
         self.on.retain(|e| e.id != id);
     }

@@ -403,29 +403,31 @@ impl Destination {
         // evaluate() notes the registry id of every Hello device in `order`
         // and who wants the ack in `wants`, so welcome() need not walk the
         // list again.
-        let mut order = core::mem::take(&mut self.order);
-        order.clear();
         let mut wants = [0u32; MAX_DEVICES.div_ceil(32)];
-        let verdict = self.evaluate(hello, &mut order, &mut wants);
-        self.order = order;
-        match verdict {
-            Ok(agreed) => self.welcome(now, hello, agreed, &wants),
+        match self.evaluate(hello, &mut wants) {
+            Ok(()) => self.welcome(now, hello, &wants),
             Err(e) => {
                 self.order.clear();
+                self.m.agreed.clear();
                 self.reject(e)
             }
         }
     }
 
-    /// The whole verdict on a Hello, without changing any state: versions,
-    /// then capabilities, then devices in Hello order, then devices the
-    /// source did not list (docs/PROTOCOL.md §6).
+    /// The whole verdict on a Hello: versions, then capabilities, then
+    /// devices in Hello order, then devices the source did not list
+    /// (docs/PROTOCOL.md §6). Changes no state but the agreement and
+    /// `order`, which the caller empties on a refusal: built in place, they
+    /// are never moved.
     fn evaluate(
-        &self,
+        &mut self,
         hello: &Hello<'_>,
-        order: &mut Vec<u16, MAX_DEVICES>,
         wants: &mut [u32; MAX_DEVICES.div_ceil(32)],
-    ) -> Result<Agreed> {
+    ) -> Result<()> {
+        let order = &mut self.order;
+        order.clear();
+        let agreed = &mut self.m.agreed;
+        agreed.clear();
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
         if self.cfg.versions.highest_common(theirs).is_none() {
             return Err(Error::with(
@@ -436,15 +438,13 @@ impl Destination {
                 },
             ));
         }
-        let mut agreed = Agreed::new();
-        negotiate_into(&hello.offer, &self.cfg.capabilities, &mut agreed)
-            .map_err(Refusal::error)?;
+        negotiate_into(&hello.offer, &self.cfg.capabilities, agreed).map_err(Refusal::error)?;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
         for (i, d) in hello.devices.devices().enumerate() {
             let d = d?;
             // One error exit for the three refusals that name the device.
-            let (id, refused) = match self.find_device(i, d.name, d.instance) {
+            let (id, refused) = match self.devices.find_from(i, d.name, d.instance) {
                 None => (DeviceId(0), Some(ErrorCode::DeviceMissingOnDestination)),
                 Some(id) => {
                     let (w, b) = (usize::from(id.0) / 32, id.0 % 32);
@@ -494,27 +494,22 @@ impl Destination {
                 ));
             }
         }
-        Ok(agreed)
-    }
-
-    /// Look a Hello device up, trying the same position first: both sides
-    /// usually list devices in the same order.
-    fn find_device(&self, pos: usize, name: &str, instance: u32) -> Option<DeviceId> {
-        let same = DeviceId(pos as u16);
-        match self.devices.get(same) {
-            Some(d) if d.name.instance == instance && d.name.name.as_str() == name => Some(same),
-            _ => self.devices.find(name, instance),
-        }
+        Ok(())
     }
 
     fn welcome(
         &mut self,
         now: Instant,
         hello: &Hello<'_>,
-        agreed: Agreed,
         wants: &[u32; MAX_DEVICES.div_ceil(32)],
     ) {
+        let agreed = &self.m.agreed;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
+        let set = ChannelsReady {
+            multifd: agreed.param(CapabilityId::MULTIFD),
+            preempt: agreed.is_on(CapabilityId::POSTCOPY_PREEMPT),
+            device_state: agreed.param(CapabilityId::DEVICE_STATE),
+        };
         self.pending = 0;
         // evaluate() already matched every Hello device (self.order): no
         // second walk of the list.
@@ -535,11 +530,6 @@ impl Destination {
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
         let version = self.cfg.versions.highest_common(theirs).unwrap_or(1);
         self.m.version = Some(version);
-        let set = ChannelsReady {
-            multifd: agreed.param(CapabilityId::MULTIFD),
-            preempt: agreed.is_on(CapabilityId::POSTCOPY_PREEMPT),
-            device_state: agreed.param(CapabilityId::DEVICE_STATE),
-        };
         let totals = Totals {
             multifd: hello
                 .offer
@@ -550,7 +540,6 @@ impl Destination {
                 .get(CapabilityId::DEVICE_STATE)
                 .map_or(0, |o| o.param),
         };
-        self.m.agreed = agreed;
         self.m.timers.stop(Timer::Agreement);
         self.m
             .timers

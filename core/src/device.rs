@@ -96,6 +96,16 @@ impl DeviceTable {
             .map(|i| DeviceId(i as u16))
     }
 
+    /// As [`DeviceTable::find`], trying position `pos` first: both sides
+    /// usually list devices in the same order.
+    pub(crate) fn find_from(&self, pos: usize, name: &str, instance: u32) -> Option<DeviceId> {
+        let same = DeviceId(pos as u16);
+        match self.get(same) {
+            Some(d) if d.name.instance == instance && d.name.name.as_str() == name => Some(same),
+            _ => self.find(name, instance),
+        }
+    }
+
     /// The device with this id.
     pub fn get(&self, id: DeviceId) -> Option<&Device> {
         self.devices.get(id.0 as usize)
