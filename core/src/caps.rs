@@ -456,24 +456,29 @@ pub(crate) fn negotiate_into(
             (Some(_), None) => break,
         }
     }
-    // Dependencies form chains of length one in the catalog, but a bounded
-    // fixpoint keeps the rule right if the catalog grows.
-    for _ in 0..=CapabilityId::CATALOG.len() {
+    // Dependencies form chains of length one in the catalog, but a fixpoint
+    // keeps the rule right if the catalog grows. Walking the agreement in
+    // id order visits the catalog's entries in catalog order; every pass
+    // but the last removes an entry, so the walk ends.
+    loop {
         let mut changed = false;
-        for &cap in CapabilityId::CATALOG {
-            let Some(needs) = cap.needs() else { continue };
-            if agreed.is_on(cap) && !agreed.is_on(needs) {
-                let required = source.get(cap).is_some_and(|o| o.required)
-                    || destination.get(cap).is_some_and(|o| o.required);
-                if required {
-                    return Err(Refusal {
-                        code: ErrorCode::CapabilityDependency,
-                        capability: cap,
-                        needs: Some(needs),
-                    });
+        let mut k = 0;
+        while let Some(&Enabled { id: cap, .. }) = agreed.on.get(k) {
+            match cap.needs() {
+                Some(needs) if !agreed.is_on(needs) => {
+                    let required = source.get(cap).is_some_and(|o| o.required)
+                        || destination.get(cap).is_some_and(|o| o.required);
+                    if required {
+                        return Err(Refusal {
+                            code: ErrorCode::CapabilityDependency,
+                            capability: cap,
+                            needs: Some(needs),
+                        });
+                    }
+                    agreed.remove(cap);
+                    changed = true;
                 }
-                agreed.remove(cap);
-                changed = true;
+                _ => k += 1,
             }
         }
         if !changed {
