@@ -551,13 +551,11 @@ impl Destination {
             .peer
             .unwrap_or(Preamble::main(self.cfg.versions, [0; 16]));
         let events = &mut self.m.events;
-        self.channels.fix(set, totals, &main, |id, r| match r {
-            Ok(()) => events.push(Event::ChannelAssigned(id)),
-            Err(e) => events.push(Event::ChannelRefused {
-                channel: id,
-                code: e.code,
-            }),
-        });
+        self.channels
+            .fix(set, totals, &main, |id, refused| match refused {
+                None => events.push(Event::ChannelAssigned(id)),
+                Some(code) => events.push(Event::ChannelRefused { channel: id, code }),
+            });
         if self.channels.is_complete() {
             self.channels_complete();
         } else {
