@@ -832,8 +832,18 @@ impl Destination {
     }
 
     fn write_out(&self, buf: &mut [u8], at: usize, o: Out) -> Result<usize> {
-        match o {
-            Out::Welcome => write_into(buf, at, FrameType::Welcome, |w| {
+        let kind = match o {
+            Out::Welcome => FrameType::Welcome,
+            Out::Reject => FrameType::Reject,
+            Out::Abort => FrameType::Abort,
+            Out::ChannelsReady => FrameType::ChannelsReady,
+            Out::Ack(_) => FrameType::SwitchoverAck,
+            Out::Revoke(..) => FrameType::SwitchoverRevoke,
+        };
+        // One frame writer for every kind: a closure per kind would be a
+        // copy of the writer per kind.
+        write_into(buf, at, kind, |w| match o {
+            Out::Welcome => {
                 let verdicts = self
                     .order
                     .iter()
@@ -845,27 +855,12 @@ impl Destination {
                     &self.m.agreed,
                     verdicts,
                 )
-            }),
-            Out::Reject | Out::Abort => {
-                let kind = if o == Out::Reject {
-                    FrameType::Reject
-                } else {
-                    FrameType::Abort
-                };
-                let err = self.m.error.as_ref();
-                write_into(buf, at, kind, |w| msg::write_abort(w, err))
             }
-            Out::ChannelsReady => {
-                let set = self.channels.expected().unwrap_or_default();
-                write_into(buf, at, FrameType::ChannelsReady, |w| set.write(w))
-            }
-            Out::Ack(epoch) => write_into(buf, at, FrameType::SwitchoverAck, |w| {
-                SwitchoverAck { epoch }.write(w)
-            }),
-            Out::Revoke(epoch, device) => write_into(buf, at, FrameType::SwitchoverRevoke, |w| {
-                SwitchoverRevoke { epoch, device }.write(w)
-            }),
-        }
+            Out::Reject | Out::Abort => msg::write_abort(w, self.m.error.as_ref()),
+            Out::ChannelsReady => self.channels.expected().unwrap_or_default().write(w),
+            Out::Ack(epoch) => SwitchoverAck { epoch }.write(w),
+            Out::Revoke(epoch, device) => SwitchoverRevoke { epoch, device }.write(w),
+        })
     }
 }
 
