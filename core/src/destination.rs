@@ -637,25 +637,26 @@ impl Destination {
         Ok(())
     }
 
-    fn device_for_ack(&self, device: DeviceId) -> Result<DevState> {
-        let st = self
-            .dev
-            .get(usize::from(device.0))
-            .copied()
-            .ok_or(Error::with(
-                ErrorCode::UnknownDevice,
-                Detail::Value {
-                    expected: self.devices.len() as u32,
-                    got: u32::from(device.0),
-                },
-            ))?;
-        if !st.participates {
-            return Err(Error::with(
-                ErrorCode::DeviceNotParticipating,
-                self.devices.detail(device),
-            ));
-        }
-        Ok(st)
+    /// The ack state of `device`, which must take part in switchover-ack
+    /// and be `approved` already (revoke) or not yet (approve).
+    fn device_for_ack(&self, device: DeviceId, approved: bool) -> Result<DevState> {
+        // One error exit for the refusals that name the device.
+        let code = match self.dev.get(usize::from(device.0)) {
+            None => {
+                return Err(Error::with(
+                    ErrorCode::UnknownDevice,
+                    Detail::Value {
+                        expected: self.devices.len() as u32,
+                        got: u32::from(device.0),
+                    },
+                ))
+            }
+            Some(st) if !st.participates => ErrorCode::DeviceNotParticipating,
+            Some(st) if st.approved == approved => return Ok(*st),
+            Some(_) if approved => ErrorCode::NotApproved,
+            Some(_) => ErrorCode::AlreadyApproved,
+        };
+        Err(Error::with(code, self.devices.detail(device)))
     }
 
     /// A device's initial data is loaded (QEMU's `qemu_loadvm_approve_switchover`).
@@ -664,13 +665,7 @@ impl Destination {
         if self.state != DestinationState::Precopy {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        let st = self.device_for_ack(device)?;
-        if st.approved {
-            return Err(Error::with(
-                ErrorCode::AlreadyApproved,
-                self.devices.detail(device),
-            ));
-        }
+        self.device_for_ack(device, false)?;
         if let Some(s) = self.dev.get_mut(usize::from(device.0)) {
             s.approved = true;
         }
@@ -698,13 +693,7 @@ impl Destination {
             }
             _ => return Err(Error::new(ErrorCode::InvalidState)),
         }
-        let st = self.device_for_ack(device)?;
-        if !st.approved {
-            return Err(Error::with(
-                ErrorCode::NotApproved,
-                self.devices.detail(device),
-            ));
-        }
+        let st = self.device_for_ack(device, true)?;
         if let Some(s) = self.dev.get_mut(usize::from(device.0)) {
             s.approved = false;
         }
