@@ -208,12 +208,21 @@ impl ChannelTable {
 
     /// The first missing channel and how many are missing (attached but lost counts as missing).
     pub fn missing(&self) -> Option<(ChannelId, u16)> {
+        let e = self.expected?;
         let mut first = None;
         let mut n = 0u16;
-        for id in self.iter_expected() {
-            if !self.attached.get(id) || self.lost.get(id) {
-                first = first.or(Some(id));
-                n = n.saturating_add(1);
+        // ChannelsReady order, as `iter_expected`, without its iterator chain.
+        for (role, count) in [
+            (Role::Multifd, e.multifd),
+            (Role::Preempt, u16::from(e.preempt)),
+            (Role::DeviceState, e.device_state),
+        ] {
+            for index in 0..count {
+                let id = ChannelId { role, index };
+                if !self.attached.get(id) || self.lost.get(id) {
+                    first = first.or(Some(id));
+                    n = n.saturating_add(1);
+                }
             }
         }
         first.map(|f| (f, n))
