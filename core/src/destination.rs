@@ -405,7 +405,7 @@ impl Destination {
         // list again.
         let mut wants = [0u32; MAX_DEVICES.div_ceil(32)];
         match self.evaluate(hello, &mut wants) {
-            Ok(()) => self.welcome(now, hello, &wants),
+            Ok(version) => self.welcome(now, hello, version, &wants),
             Err(e) => {
                 self.order.clear();
                 self.m.agreed.clear();
@@ -416,20 +416,20 @@ impl Destination {
 
     /// The whole verdict on a Hello: versions, then capabilities, then
     /// devices in Hello order, then devices the source did not list
-    /// (docs/PROTOCOL.md §6). Changes no state but the agreement and
-    /// `order`, which the caller empties on a refusal: built in place, they
-    /// are never moved.
+    /// (docs/PROTOCOL.md §6). Returns the chosen version. Changes no state
+    /// but the agreement and `order`, which the caller empties on a refusal:
+    /// built in place, they are never moved.
     fn evaluate(
         &mut self,
         hello: &Hello<'_>,
         wants: &mut [u32; MAX_DEVICES.div_ceil(32)],
-    ) -> Result<()> {
+    ) -> Result<u8> {
         let order = &mut self.order;
         order.clear();
         let agreed = &mut self.m.agreed;
         agreed.clear();
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
-        if self.cfg.versions.highest_common(theirs).is_none() {
+        let Some(version) = self.cfg.versions.highest_common(theirs) else {
             return Err(Error::with(
                 ErrorCode::NoCommonVersion,
                 Detail::Versions {
@@ -437,7 +437,7 @@ impl Destination {
                     destination: self.cfg.versions,
                 },
             ));
-        }
+        };
         negotiate_into(&hello.offer, &self.cfg.capabilities, agreed).map_err(Refusal::error)?;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
@@ -494,13 +494,14 @@ impl Destination {
                 ));
             }
         }
-        Ok(())
+        Ok(version)
     }
 
     fn welcome(
         &mut self,
         now: Instant,
         hello: &Hello<'_>,
+        version: u8,
         wants: &[u32; MAX_DEVICES.div_ceil(32)],
     ) {
         let agreed = &self.m.agreed;
@@ -527,8 +528,6 @@ impl Destination {
             }
             self.pending += u16::from(participates);
         }
-        let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
-        let version = self.cfg.versions.highest_common(theirs).unwrap_or(1);
         self.m.version = Some(version);
         let totals = Totals {
             multifd: hello
@@ -547,12 +546,18 @@ impl Destination {
         let _ = self.out.push_back(Out::Welcome);
         self.set_state(DestinationState::Precopy);
         self.m.events.push(Event::Negotiated { version });
-        let main = self
-            .peer
-            .unwrap_or(Preamble::main(self.cfg.versions, [0; 16]));
+        // By reference: the preamble is not copied.
+        let fallback;
+        let main = match &self.peer {
+            Some(p) => p,
+            None => {
+                fallback = Preamble::main(self.cfg.versions, [0; 16]);
+                &fallback
+            }
+        };
         let events = &mut self.m.events;
         self.channels
-            .fix(set, totals, &main, |id, refused| match refused {
+            .fix(set, totals, main, |id, refused| match refused {
                 None => events.push(Event::ChannelAssigned(id)),
                 Some(code) => events.push(Event::ChannelRefused { channel: id, code }),
             });
