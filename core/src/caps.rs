@@ -245,10 +245,9 @@ impl Offer {
 
     /// The offer for `id`, if any.
     pub fn get(&self, id: CapabilityId) -> Option<&CapOffer> {
-        self.entries
-            .binary_search_by_key(&id, |e| e.id)
-            .ok()
-            .and_then(|i| self.entries.get(i))
+        // A linear walk: ids are unique, and at most MAX_CAPABILITIES
+        // entries make a binary search's code not worth its flash.
+        self.entries.iter().find(|e| e.id == id)
     }
 
     /// The entries in id order.
