@@ -207,33 +207,33 @@ impl Offer {
             required: level == Level::Required,
             param,
         };
-        match self.entries.binary_search_by_key(&id, |e| e.id) {
-            Ok(i) => {
-                if let Some(e) = self.entries.get_mut(i) {
-                    *e = entry;
-                }
-                Ok(())
-            }
-            Err(i) => {
-                // Insert at `i` by carrying the new entry through the tail
-                // and pushing the last one, rather than `Vec::insert`: its
-                // `ptr::copy` links compiler-builtins' memmove (1.5 KiB of
-                // flash on Cortex-M, used nowhere else in accord).
-                if self.entries.is_full() {
-                    return Err(Error::with(
-                        ErrorCode::CapacityExceeded,
-                        Detail::Capability(id),
-                    ));
-                }
-                let mut carry = entry;
-                for e in self.entries.iter_mut().skip(i) {
-                    core::mem::swap(e, &mut carry);
-                }
-                self.entries
-                    .push(carry)
-                    .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(id)))
-            }
+        // The first entry at or past `id`: `id` itself, or where it goes.
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.id >= id)
+            .unwrap_or(self.entries.len());
+        if let Some(e) = self.entries.get_mut(i).filter(|e| e.id == id) {
+            *e = entry;
+            return Ok(());
         }
+        // Insert at `i` by carrying the new entry through the tail and
+        // pushing the last one, rather than `Vec::insert`: its `ptr::copy`
+        // links compiler-builtins' memmove (1.5 KiB of flash on Cortex-M,
+        // used nowhere else in accord).
+        if self.entries.is_full() {
+            return Err(Error::with(
+                ErrorCode::CapacityExceeded,
+                Detail::Capability(id),
+            ));
+        }
+        let mut carry = entry;
+        for e in self.entries.iter_mut().skip(i) {
+            core::mem::swap(e, &mut carry);
+        }
+        self.entries
+            .push(carry)
+            .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(id)))
     }
 
     /// Stop offering `id`.
