@@ -284,31 +284,34 @@ impl Offer {
 }
 
 fn check_param(id: CapabilityId, param: u16) -> Result<()> {
-    let ok = if id.has_count() {
-        (1..=255).contains(&param)
-    } else if id.is_catalog() {
-        param == 0
-    } else {
-        true
-    };
-    if ok {
+    if param_ok(id, param) {
         Ok(())
     } else {
         Err(Error::with(ErrorCode::InvalidOffer, Detail::Capability(id)))
     }
 }
 
+fn param_ok(id: CapabilityId, param: u16) -> bool {
+    if id.has_count() {
+        (1..=255).contains(&param)
+    } else if id.is_catalog() {
+        param == 0
+    } else {
+        true
+    }
+}
+
 /// Rules for one entry of a peer's offer list: ids strictly ascending, never 0,
 /// catalog parameters in range. Unknown ids are fine: a newer peer may know more.
 pub(crate) fn check_wire_entry(prev: Option<&CapOffer>, e: &CapOffer) -> Result<()> {
-    let bad = Error::with(ErrorCode::InvalidOffer, Detail::Capability(e.id));
-    if e.id.0 == 0 || prev.is_some_and(|p| p.id >= e.id) {
-        return Err(bad);
+    // One error for every rule: it names the entry.
+    if e.id.0 != 0 && prev.is_none_or(|p| p.id < e.id) && param_ok(e.id, e.param) {
+        return Ok(());
     }
-    if e.id.is_catalog() {
-        check_param(e.id, e.param)?;
-    }
-    Ok(())
+    Err(Error::with(
+        ErrorCode::InvalidOffer,
+        Detail::Capability(e.id),
+    ))
 }
 
 /// The capabilities negotiation switched on, in id order.
