@@ -207,33 +207,33 @@ impl Offer {
             required: level == Level::Required,
             param,
         };
-        match self.entries.binary_search_by_key(&id, |e| e.id) {
-            Ok(i) => {
-                if let Some(e) = self.entries.get_mut(i) {
-                    *e = entry;
-                }
-                Ok(())
-            }
-            Err(i) => {
-                // Insert at `i` by carrying the new entry through the tail
-                // and pushing the last one, rather than `Vec::insert`: its
-                // `ptr::copy` links compiler-builtins' memmove (1.5 KiB of
-                // flash on Cortex-M, used nowhere else in accord).
-                if self.entries.is_full() {
-                    return Err(Error::with(
-                        ErrorCode::CapacityExceeded,
-                        Detail::Capability(id),
-                    ));
-                }
-                let mut carry = entry;
-                for e in self.entries.iter_mut().skip(i) {
-                    core::mem::swap(e, &mut carry);
-                }
-                self.entries
-                    .push(carry)
-                    .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(id)))
-            }
+        // The first entry at or past `id`: `id` itself, or where it goes.
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.id >= id)
+            .unwrap_or(self.entries.len());
+        if let Some(e) = self.entries.get_mut(i).filter(|e| e.id == id) {
+            *e = entry;
+            return Ok(());
         }
+        // Insert at `i` by carrying the new entry through the tail and
+        // pushing the last one, rather than `Vec::insert`: its `ptr::copy`
+        // links compiler-builtins' memmove (1.5 KiB of flash on Cortex-M,
+        // used nowhere else in accord).
+        if self.entries.is_full() {
+            return Err(Error::with(
+                ErrorCode::CapacityExceeded,
+                Detail::Capability(id),
+            ));
+        }
+        let mut carry = entry;
+        for e in self.entries.iter_mut().skip(i) {
+            core::mem::swap(e, &mut carry);
+        }
+        self.entries
+            .push(carry)
+            .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(id)))
     }
 
     /// Stop offering `id`.
@@ -245,10 +245,9 @@ impl Offer {
 
     /// The offer for `id`, if any.
     pub fn get(&self, id: CapabilityId) -> Option<&CapOffer> {
-        self.entries
-            .binary_search_by_key(&id, |e| e.id)
-            .ok()
-            .and_then(|i| self.entries.get(i))
+        // A linear walk: ids are unique, and at most MAX_CAPABILITIES
+        // entries make a binary search's code not worth its flash.
+        self.entries.iter().find(|e| e.id == id)
     }
 
     /// The entries in id order.
@@ -285,31 +284,34 @@ impl Offer {
 }
 
 fn check_param(id: CapabilityId, param: u16) -> Result<()> {
-    let ok = if id.has_count() {
-        (1..=255).contains(&param)
-    } else if id.is_catalog() {
-        param == 0
-    } else {
-        true
-    };
-    if ok {
+    if param_ok(id, param) {
         Ok(())
     } else {
         Err(Error::with(ErrorCode::InvalidOffer, Detail::Capability(id)))
     }
 }
 
+fn param_ok(id: CapabilityId, param: u16) -> bool {
+    if id.has_count() {
+        (1..=255).contains(&param)
+    } else if id.is_catalog() {
+        param == 0
+    } else {
+        true
+    }
+}
+
 /// Rules for one entry of a peer's offer list: ids strictly ascending, never 0,
 /// catalog parameters in range. Unknown ids are fine: a newer peer may know more.
 pub(crate) fn check_wire_entry(prev: Option<&CapOffer>, e: &CapOffer) -> Result<()> {
-    let bad = Error::with(ErrorCode::InvalidOffer, Detail::Capability(e.id));
-    if e.id.0 == 0 || prev.is_some_and(|p| p.id >= e.id) {
-        return Err(bad);
+    // One error for every rule: it names the entry.
+    if e.id.0 != 0 && prev.is_none_or(|p| p.id < e.id) && param_ok(e.id, e.param) {
+        return Ok(());
     }
-    if e.id.is_catalog() {
-        check_param(e.id, e.param)?;
-    }
-    Ok(())
+    Err(Error::with(
+        ErrorCode::InvalidOffer,
+        Detail::Capability(e.id),
+    ))
 }
 
 /// The capabilities negotiation switched on, in id order.
@@ -358,6 +360,11 @@ impl Agreed {
             .map_err(|_| Error::with(ErrorCode::CapacityExceeded, Detail::Capability(e.id)))
     }
 
+    /// Switch everything off.
+    pub(crate) fn clear(&mut self) {
+        self.on.clear();
+    }
+
     fn remove(&mut self, id: CapabilityId) {
         self.on.retain(|e| e.id != id);
     }
@@ -373,6 +380,51 @@ impl Agreed {
 ///    both sides offered it as optional; otherwise `CapabilityDependency`.
 pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
     let mut agreed = Agreed::new();
+    negotiate_into(source, destination, &mut agreed).map_err(Refusal::error)?;
+    Ok(agreed)
+}
+
+/// Why [`negotiate_into`] refused: the code and the capability concerned,
+/// with the one it needs for `CapabilityDependency`. Small and `Copy`, so
+/// the negotiation's error path moves a few bytes, not an [`Error`].
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Refusal {
+    pub(crate) code: ErrorCode,
+    capability: CapabilityId,
+    needs: Option<CapabilityId>,
+}
+
+impl Refusal {
+    /// The detail [`negotiate`] reports.
+    pub(crate) fn detail(self) -> Detail {
+        match self.needs {
+            Some(needs) => Detail::Dependency {
+                capability: self.capability,
+                needs,
+            },
+            None => Detail::Capability(self.capability),
+        }
+    }
+
+    /// The error [`negotiate`] reports.
+    pub(crate) fn error(self) -> Error {
+        Error::with(self.code, self.detail())
+    }
+}
+
+/// [`negotiate`], writing the agreement into `agreed` (empty on entry) so
+/// that its 70-odd bytes are not moved through a `Result`. On a refusal,
+/// `agreed` holds what was agreed so far.
+pub(crate) fn negotiate_into(
+    source: &Offer,
+    destination: &Offer,
+    agreed: &mut Agreed,
+) -> core::result::Result<(), Refusal> {
+    let refuse = |code, capability| Refusal {
+        code,
+        capability,
+        needs: None,
+    };
     let (s, d) = (source.entries(), destination.entries());
     let (mut i, mut j) = (0usize, 0usize);
     // A merge walk over two sorted lists: at most s.len() + d.len() steps.
@@ -382,25 +434,23 @@ pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
             (None, None) => break,
             (Some(a), Some(b)) if a.id == b.id => {
                 let param = if a.param < b.param { a.param } else { b.param };
-                agreed.push(Enabled { id: a.id, param })?;
+                // Both offers ascend strictly, so the agreement does too.
+                agreed
+                    .on
+                    .push(Enabled { id: a.id, param })
+                    .map_err(|_| refuse(ErrorCode::CapacityExceeded, a.id))?;
                 i += 1;
                 j += 1;
             }
             (Some(a), b) if b.is_none_or(|b| a.id < b.id) => {
                 if a.required {
-                    return Err(Error::with(
-                        ErrorCode::CapabilityMissingOnDestination,
-                        Detail::Capability(a.id),
-                    ));
+                    return Err(refuse(ErrorCode::CapabilityMissingOnDestination, a.id));
                 }
                 i += 1;
             }
             (_, Some(b)) => {
                 if b.required {
-                    return Err(Error::with(
-                        ErrorCode::CapabilityMissingOnSource,
-                        Detail::Capability(b.id),
-                    ));
+                    return Err(refuse(ErrorCode::CapabilityMissingOnSource, b.id));
                 }
                 j += 1;
             }
@@ -408,31 +458,34 @@ pub fn negotiate(source: &Offer, destination: &Offer) -> Result<Agreed> {
             (Some(_), None) => break,
         }
     }
-    // Dependencies form chains of length one in the catalog, but a bounded
-    // fixpoint keeps the rule right if the catalog grows.
-    for _ in 0..=CapabilityId::CATALOG.len() {
+    // Dependencies form chains of length one in the catalog, but a fixpoint
+    // keeps the rule right if the catalog grows. Walking the agreement in
+    // id order visits the catalog's entries in catalog order; every pass
+    // but the last removes an entry, so the walk ends.
+    loop {
         let mut changed = false;
-        for &cap in CapabilityId::CATALOG {
-            let Some(needs) = cap.needs() else { continue };
-            if agreed.is_on(cap) && !agreed.is_on(needs) {
-                let required = source.get(cap).is_some_and(|o| o.required)
-                    || destination.get(cap).is_some_and(|o| o.required);
-                if required {
-                    return Err(Error::with(
-                        ErrorCode::CapabilityDependency,
-                        Detail::Dependency {
+        let mut k = 0;
+        while let Some(&Enabled { id: cap, .. }) = agreed.on.get(k) {
+            match cap.needs() {
+                Some(needs) if !agreed.is_on(needs) => {
+                    let required = source.get(cap).is_some_and(|o| o.required)
+                        || destination.get(cap).is_some_and(|o| o.required);
+                    if required {
+                        return Err(Refusal {
+                            code: ErrorCode::CapabilityDependency,
                             capability: cap,
-                            needs,
-                        },
-                    ));
+                            needs: Some(needs),
+                        });
+                    }
+                    agreed.remove(cap);
+                    changed = true;
                 }
-                agreed.remove(cap);
-                changed = true;
+                _ => k += 1,
             }
         }
         if !changed {
             break;
         }
     }
-    Ok(agreed)
+    Ok(())
 }

@@ -208,12 +208,21 @@ impl ChannelTable {
 
     /// The first missing channel and how many are missing (attached but lost counts as missing).
     pub fn missing(&self) -> Option<(ChannelId, u16)> {
+        let e = self.expected?;
         let mut first = None;
         let mut n = 0u16;
-        for id in self.iter_expected() {
-            if !self.attached.get(id) || self.lost.get(id) {
-                first = first.or(Some(id));
-                n = n.saturating_add(1);
+        // ChannelsReady order, as `iter_expected`, without its iterator chain.
+        for (role, count) in [
+            (Role::Multifd, e.multifd),
+            (Role::Preempt, u16::from(e.preempt)),
+            (Role::DeviceState, e.device_state),
+        ] {
+            for index in 0..count {
+                let id = ChannelId { role, index };
+                if !self.attached.get(id) || self.lost.get(id) {
+                    first = first.or(Some(id));
+                    n = n.saturating_add(1);
+                }
             }
         }
         first.map(|f| (f, n))
@@ -221,30 +230,39 @@ impl ChannelTable {
 
     /// Check a preamble's name against the fixed set.
     fn check(&self, id: ChannelId, total: u16) -> Result<()> {
-        let detail = Detail::Channel {
-            role: id.role,
-            index: id.index,
-        };
+        match self.refusal(id, total) {
+            None => Ok(()),
+            Some(code) => Err(Error::with(
+                code,
+                Detail::Channel {
+                    role: id.role,
+                    index: id.index,
+                },
+            )),
+        }
+    }
+
+    /// Why [`ChannelTable::check`] refuses `id`, if it does: only the code,
+    /// so that [`ChannelTable::fix`] builds no [`Error`] per held channel.
+    fn refusal(&self, id: ChannelId, total: u16) -> Option<ErrorCode> {
         let e = self.expected.unwrap_or_default();
         let (negotiated, offered) = match id.role {
             Role::Multifd => (e.multifd > 0, self.totals.multifd),
             Role::DeviceState => (e.device_state > 0, self.totals.device_state),
             Role::Preempt => (e.preempt, 1),
-            Role::Main => return Err(Error::with(ErrorCode::DuplicateChannel, detail)),
+            Role::Main => return Some(ErrorCode::DuplicateChannel),
         };
         if !negotiated {
-            return Err(Error::with(ErrorCode::RoleNotNegotiated, detail));
+            Some(ErrorCode::RoleNotNegotiated)
+        } else if total != offered {
+            Some(ErrorCode::ChannelTotalMismatch)
+        } else if !self.is_expected(id) {
+            Some(ErrorCode::ChannelIndexOutOfRange)
+        } else if self.attached.get(id) {
+            Some(ErrorCode::DuplicateChannel)
+        } else {
+            None
         }
-        if total != offered {
-            return Err(Error::with(ErrorCode::ChannelTotalMismatch, detail));
-        }
-        if !self.is_expected(id) {
-            return Err(Error::with(ErrorCode::ChannelIndexOutOfRange, detail));
-        }
-        if self.attached.get(id) {
-            return Err(Error::with(ErrorCode::DuplicateChannel, detail));
-        }
-        Ok(())
     }
 
     /// Take a secondary channel's preamble. `main_nonce` is the session's
@@ -293,13 +311,14 @@ impl ChannelTable {
     }
 
     /// Fix the negotiated set and settle held channels: `on_held` sees each
-    /// one's outcome, in arrival order.
+    /// one's outcome, in arrival order: `None` if it is assigned, else the
+    /// code of its refusal (whose detail names the channel).
     pub fn fix(
         &mut self,
         set: ChannelsReady,
         totals: Totals,
         main: &Preamble,
-        mut on_held: impl FnMut(ChannelId, Result<()>),
+        mut on_held: impl FnMut(ChannelId, Option<ErrorCode>),
     ) {
         self.expected = Some(set);
         self.totals = totals;
@@ -307,21 +326,17 @@ impl ChannelTable {
         // the whole early list onto the stack). Held before the main preamble
         // arrived: judge each now as a channel arriving after Welcome would be.
         for e in self.early.iter() {
-            let detail = Detail::Channel {
-                role: e.id.role,
-                index: e.id.index,
-            };
-            let r = if e.nonce != main.nonce {
-                Err(Error::with(ErrorCode::WrongNonce, detail))
+            let refused = if e.nonce != main.nonce {
+                Some(ErrorCode::WrongNonce)
             } else if e.versions != main.versions {
-                Err(Error::with(ErrorCode::BadVersionRange, detail))
+                Some(ErrorCode::BadVersionRange)
             } else {
-                self.check(e.id, e.total)
+                self.refusal(e.id, e.total)
             };
-            if r.is_ok() {
+            if refused.is_none() {
                 self.attached.set(e.id, true);
             }
-            on_held(e.id, r);
+            on_held(e.id, refused);
         }
         self.early.clear();
     }

@@ -10,7 +10,7 @@
 use heapless::{Deque, Vec};
 
 use crate::capacity::{MAX_CHANNELS, MAX_DEVICES};
-use crate::caps::{negotiate, Agreed, CapabilityId, Offer};
+use crate::caps::{negotiate_into, Agreed, CapabilityId, Offer, Refusal};
 use crate::channel::{ChannelId, Role};
 use crate::channels::{Assignment, ChannelTable, Totals};
 use crate::device::{DeviceId, DeviceTable};
@@ -403,31 +403,33 @@ impl Destination {
         // evaluate() notes the registry id of every Hello device in `order`
         // and who wants the ack in `wants`, so welcome() need not walk the
         // list again.
-        let mut order = core::mem::take(&mut self.order);
-        order.clear();
         let mut wants = [0u32; MAX_DEVICES.div_ceil(32)];
-        let verdict = self.evaluate(hello, &mut order, &mut wants);
-        self.order = order;
-        match verdict {
-            Ok(agreed) => self.welcome(now, hello, agreed, &wants),
+        match self.evaluate(hello, &mut wants) {
+            Ok(version) => self.welcome(now, hello, version, &wants),
             Err(e) => {
                 self.order.clear();
+                self.m.agreed.clear();
                 self.reject(e)
             }
         }
     }
 
-    /// The whole verdict on a Hello, without changing any state: versions,
-    /// then capabilities, then devices in Hello order, then devices the
-    /// source did not list (docs/PROTOCOL.md §6).
+    /// The whole verdict on a Hello: versions, then capabilities, then
+    /// devices in Hello order, then devices the source did not list
+    /// (docs/PROTOCOL.md §6). Returns the chosen version. Changes no state
+    /// but the agreement and `order`, which the caller empties on a refusal:
+    /// built in place, they are never moved.
     fn evaluate(
-        &self,
+        &mut self,
         hello: &Hello<'_>,
-        order: &mut Vec<u16, MAX_DEVICES>,
         wants: &mut [u32; MAX_DEVICES.div_ceil(32)],
-    ) -> Result<Agreed> {
+    ) -> Result<u8> {
+        let order = &mut self.order;
+        order.clear();
+        let agreed = &mut self.m.agreed;
+        agreed.clear();
         let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
-        if self.cfg.versions.highest_common(theirs).is_none() {
+        let Some(version) = self.cfg.versions.highest_common(theirs) else {
             return Err(Error::with(
                 ErrorCode::NoCommonVersion,
                 Detail::Versions {
@@ -435,14 +437,14 @@ impl Destination {
                     destination: self.cfg.versions,
                 },
             ));
-        }
-        let agreed = negotiate(&hello.offer, &self.cfg.capabilities)?;
+        };
+        negotiate_into(&hello.offer, &self.cfg.capabilities, agreed).map_err(Refusal::error)?;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
         let mut seen = [0u32; MAX_DEVICES.div_ceil(32)];
         for (i, d) in hello.devices.devices().enumerate() {
             let d = d?;
             // One error exit for the three refusals that name the device.
-            let (id, refused) = match self.find_device(i, d.name, d.instance) {
+            let (id, refused) = match self.devices.find_from(i, d.name, d.instance) {
                 None => (DeviceId(0), Some(ErrorCode::DeviceMissingOnDestination)),
                 Some(id) => {
                     let (w, b) = (usize::from(id.0) / 32, id.0 % 32);
@@ -492,27 +494,23 @@ impl Destination {
                 ));
             }
         }
-        Ok(agreed)
-    }
-
-    /// Look a Hello device up, trying the same position first: both sides
-    /// usually list devices in the same order.
-    fn find_device(&self, pos: usize, name: &str, instance: u32) -> Option<DeviceId> {
-        let same = DeviceId(pos as u16);
-        match self.devices.get(same) {
-            Some(d) if d.name.instance == instance && d.name.name.as_str() == name => Some(same),
-            _ => self.devices.find(name, instance),
-        }
+        Ok(version)
     }
 
     fn welcome(
         &mut self,
         now: Instant,
         hello: &Hello<'_>,
-        agreed: Agreed,
+        version: u8,
         wants: &[u32; MAX_DEVICES.div_ceil(32)],
     ) {
+        let agreed = &self.m.agreed;
         let ack_on = agreed.is_on(CapabilityId::SWITCHOVER_ACK);
+        let set = ChannelsReady {
+            multifd: agreed.param(CapabilityId::MULTIFD),
+            preempt: agreed.is_on(CapabilityId::POSTCOPY_PREEMPT),
+            device_state: agreed.param(CapabilityId::DEVICE_STATE),
+        };
         self.pending = 0;
         // evaluate() already matched every Hello device (self.order): no
         // second walk of the list.
@@ -530,14 +528,7 @@ impl Destination {
             }
             self.pending += u16::from(participates);
         }
-        let theirs = self.peer.map_or(SUPPORTED, |p| p.versions);
-        let version = self.cfg.versions.highest_common(theirs).unwrap_or(1);
         self.m.version = Some(version);
-        let set = ChannelsReady {
-            multifd: agreed.param(CapabilityId::MULTIFD),
-            preempt: agreed.is_on(CapabilityId::POSTCOPY_PREEMPT),
-            device_state: agreed.param(CapabilityId::DEVICE_STATE),
-        };
         let totals = Totals {
             multifd: hello
                 .offer
@@ -548,7 +539,6 @@ impl Destination {
                 .get(CapabilityId::DEVICE_STATE)
                 .map_or(0, |o| o.param),
         };
-        self.m.agreed = agreed;
         self.m.timers.stop(Timer::Agreement);
         self.m
             .timers
@@ -556,17 +546,21 @@ impl Destination {
         let _ = self.out.push_back(Out::Welcome);
         self.set_state(DestinationState::Precopy);
         self.m.events.push(Event::Negotiated { version });
-        let main = self
-            .peer
-            .unwrap_or(Preamble::main(self.cfg.versions, [0; 16]));
+        // By reference: the preamble is not copied.
+        let fallback;
+        let main = match &self.peer {
+            Some(p) => p,
+            None => {
+                fallback = Preamble::main(self.cfg.versions, [0; 16]);
+                &fallback
+            }
+        };
         let events = &mut self.m.events;
-        self.channels.fix(set, totals, &main, |id, r| match r {
-            Ok(()) => events.push(Event::ChannelAssigned(id)),
-            Err(e) => events.push(Event::ChannelRefused {
-                channel: id,
-                code: e.code,
-            }),
-        });
+        self.channels
+            .fix(set, totals, main, |id, refused| match refused {
+                None => events.push(Event::ChannelAssigned(id)),
+                Some(code) => events.push(Event::ChannelRefused { channel: id, code }),
+            });
         if self.channels.is_complete() {
             self.channels_complete();
         } else {
@@ -648,25 +642,26 @@ impl Destination {
         Ok(())
     }
 
-    fn device_for_ack(&self, device: DeviceId) -> Result<DevState> {
-        let st = self
-            .dev
-            .get(usize::from(device.0))
-            .copied()
-            .ok_or(Error::with(
-                ErrorCode::UnknownDevice,
-                Detail::Value {
-                    expected: self.devices.len() as u32,
-                    got: u32::from(device.0),
-                },
-            ))?;
-        if !st.participates {
-            return Err(Error::with(
-                ErrorCode::DeviceNotParticipating,
-                self.devices.detail(device),
-            ));
-        }
-        Ok(st)
+    /// The ack state of `device`, which must take part in switchover-ack
+    /// and be `approved` already (revoke) or not yet (approve).
+    fn device_for_ack(&self, device: DeviceId, approved: bool) -> Result<DevState> {
+        // One error exit for the refusals that name the device.
+        let code = match self.dev.get(usize::from(device.0)) {
+            None => {
+                return Err(Error::with(
+                    ErrorCode::UnknownDevice,
+                    Detail::Value {
+                        expected: self.devices.len() as u32,
+                        got: u32::from(device.0),
+                    },
+                ))
+            }
+            Some(st) if !st.participates => ErrorCode::DeviceNotParticipating,
+            Some(st) if st.approved == approved => return Ok(*st),
+            Some(_) if approved => ErrorCode::NotApproved,
+            Some(_) => ErrorCode::AlreadyApproved,
+        };
+        Err(Error::with(code, self.devices.detail(device)))
     }
 
     /// A device's initial data is loaded (QEMU's `qemu_loadvm_approve_switchover`).
@@ -675,13 +670,7 @@ impl Destination {
         if self.state != DestinationState::Precopy {
             return Err(Error::new(ErrorCode::InvalidState));
         }
-        let st = self.device_for_ack(device)?;
-        if st.approved {
-            return Err(Error::with(
-                ErrorCode::AlreadyApproved,
-                self.devices.detail(device),
-            ));
-        }
+        self.device_for_ack(device, false)?;
         if let Some(s) = self.dev.get_mut(usize::from(device.0)) {
             s.approved = true;
         }
@@ -709,13 +698,7 @@ impl Destination {
             }
             _ => return Err(Error::new(ErrorCode::InvalidState)),
         }
-        let st = self.device_for_ack(device)?;
-        if !st.approved {
-            return Err(Error::with(
-                ErrorCode::NotApproved,
-                self.devices.detail(device),
-            ));
-        }
+        let st = self.device_for_ack(device, true)?;
         if let Some(s) = self.dev.get_mut(usize::from(device.0)) {
             s.approved = false;
         }
@@ -843,8 +826,18 @@ impl Destination {
     }
 
     fn write_out(&self, buf: &mut [u8], at: usize, o: Out) -> Result<usize> {
-        match o {
-            Out::Welcome => write_into(buf, at, FrameType::Welcome, |w| {
+        let kind = match o {
+            Out::Welcome => FrameType::Welcome,
+            Out::Reject => FrameType::Reject,
+            Out::Abort => FrameType::Abort,
+            Out::ChannelsReady => FrameType::ChannelsReady,
+            Out::Ack(_) => FrameType::SwitchoverAck,
+            Out::Revoke(..) => FrameType::SwitchoverRevoke,
+        };
+        // One frame writer for every kind: a closure per kind would be a
+        // copy of the writer per kind.
+        write_into(buf, at, kind, |w| match o {
+            Out::Welcome => {
                 let verdicts = self
                     .order
                     .iter()
@@ -856,27 +849,12 @@ impl Destination {
                     &self.m.agreed,
                     verdicts,
                 )
-            }),
-            Out::Reject | Out::Abort => {
-                let kind = if o == Out::Reject {
-                    FrameType::Reject
-                } else {
-                    FrameType::Abort
-                };
-                let err = self.m.error.as_ref();
-                write_into(buf, at, kind, |w| msg::write_abort(w, err))
             }
-            Out::ChannelsReady => {
-                let set = self.channels.expected().unwrap_or_default();
-                write_into(buf, at, FrameType::ChannelsReady, |w| set.write(w))
-            }
-            Out::Ack(epoch) => write_into(buf, at, FrameType::SwitchoverAck, |w| {
-                SwitchoverAck { epoch }.write(w)
-            }),
-            Out::Revoke(epoch, device) => write_into(buf, at, FrameType::SwitchoverRevoke, |w| {
-                SwitchoverRevoke { epoch, device }.write(w)
-            }),
-        }
+            Out::Reject | Out::Abort => msg::write_abort(w, self.m.error.as_ref()),
+            Out::ChannelsReady => self.channels.expected().unwrap_or_default().write(w),
+            Out::Ack(epoch) => SwitchoverAck { epoch }.write(w),
+            Out::Revoke(epoch, device) => SwitchoverRevoke { epoch, device }.write(w),
+        })
     }
 }
 

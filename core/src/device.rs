@@ -10,16 +10,19 @@ use crate::names::Name;
 /// Build a [`Name`] from a string, refusing one that is too long.
 pub fn name(s: &str) -> Result<Name> {
     let mut n = Name::new();
-    n.push_str(s).map_err(|_| {
-        Error::with(
-            ErrorCode::InvalidArgument,
-            Detail::Value {
-                expected: MAX_NAME_LEN as u32,
-                got: s.len() as u32,
-            },
-        )
-    })?;
+    n.push_str(s).map_err(|_| too_long(s))?;
     Ok(n)
+}
+
+/// The error for a name longer than [`MAX_NAME_LEN`].
+fn too_long(s: &str) -> Error {
+    Error::with(
+        ErrorCode::InvalidArgument,
+        Detail::Value {
+            expected: MAX_NAME_LEN as u32,
+            got: s.len() as u32,
+        },
+    )
 }
 
 /// A device's position in the local table of the side that registered it.
@@ -63,22 +66,38 @@ impl DeviceTable {
                 },
             ));
         }
-        let n = self::name(name)?;
-        let dn = DeviceName { name: n, instance };
+        if name.len() > MAX_NAME_LEN {
+            return Err(too_long(name));
+        }
         if self.find(name, instance).is_some() {
-            return Err(Error::with(ErrorCode::DuplicateDevice, Detail::Device(dn)));
+            let mut n = Name::new();
+            let _ = n.push_str(name);
+            return Err(Error::with(
+                ErrorCode::DuplicateDevice,
+                Detail::Device(DeviceName { name: n, instance }),
+            ));
         }
         let id = DeviceId(self.devices.len() as u16);
-        self.devices.push(Device { name: dn, ack }).map_err(|d| {
-            let _ = d;
-            Error::with(
+        let empty = Device {
+            name: DeviceName {
+                name: Name::new(),
+                instance,
+            },
+            ack,
+        };
+        if self.devices.push(empty).is_err() {
+            return Err(Error::with(
                 ErrorCode::CapacityExceeded,
                 Detail::Value {
                     expected: MAX_DEVICES as u32,
                     got: MAX_DEVICES as u32 + 1,
                 },
-            )
-        })?;
+            ));
+        }
+        // The name is written in place, not built and moved (it fits: checked above).
+        if let Some(d) = self.devices.last_mut() {
+            let _ = d.name.name.push_str(name);
+        }
         Ok(id)
     }
 
@@ -94,6 +113,16 @@ impl DeviceTable {
             .iter()
             .position(|d| d.name.instance == instance && d.name.name.as_str() == name)
             .map(|i| DeviceId(i as u16))
+    }
+
+    /// As [`DeviceTable::find`], trying position `pos` first: both sides
+    /// usually list devices in the same order.
+    pub(crate) fn find_from(&self, pos: usize, name: &str, instance: u32) -> Option<DeviceId> {
+        let same = DeviceId(pos as u16);
+        match self.get(same) {
+            Some(d) if d.name.instance == instance && d.name.name.as_str() == name => Some(same),
+            _ => self.find(name, instance),
+        }
     }
 
     /// The device with this id.

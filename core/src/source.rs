@@ -7,7 +7,7 @@
 //!                      +--Reject/timeout/------+--Abort/timeout/violation--> Failed
 //! ```
 
-use crate::caps::{negotiate, Agreed, CapabilityId, Offer};
+use crate::caps::{negotiate_into, Agreed, CapabilityId, Offer};
 use crate::channel::{ChannelId, Role};
 use crate::device::{DeviceId, DeviceTable};
 use crate::endpoint::Endpoint;
@@ -503,17 +503,14 @@ impl Source {
         }
         // Recompute the agreement from both offers; the destination must have
         // applied the same rule.
-        let agreed = negotiate(&self.cfg.capabilities, &w.offer)
-            .map_err(|e| Error::with(ErrorCode::OutcomeMismatch, e.detail))?;
+        let mut agreed = Agreed::new();
+        negotiate_into(&self.cfg.capabilities, &w.offer, &mut agreed)
+            .map_err(|r| Error::with(ErrorCode::OutcomeMismatch, r.detail()))?;
         if agreed != w.agreed {
-            let differing = agreed
-                .entries()
-                .iter()
-                .zip(w.agreed.entries())
-                .find(|(a, b)| a != b)
-                .map(|(a, _)| a.id)
-                .or_else(|| agreed.entries().get(w.agreed.entries().len()).map(|e| e.id))
-                .or_else(|| w.agreed.entries().get(agreed.entries().len()).map(|e| e.id));
+            // The first entry that differs, ours if we have one there.
+            let (a, b) = (agreed.entries(), w.agreed.entries());
+            let k = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+            let differing = a.get(k).or(b.get(k)).map(|e| e.id);
             return Err(Error::with(
                 ErrorCode::OutcomeMismatch,
                 differing.map_or(Detail::None, Detail::Capability),
