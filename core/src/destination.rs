@@ -463,8 +463,8 @@ impl Destination {
                 }
             };
             if let Some(code) = refused {
-                // The name fits: Hello::decode checked its length (an empty
-                // name otherwise, as before).
+                // The name fits: Hello::decode checked its length (were it
+                // not to, the detail would carry an empty name, not a panic).
                 let mut name = Name::new();
                 let _ = name.push_str(d.name);
                 return Err(Error::with(
