@@ -1099,6 +1099,33 @@ static void test_channel_lost_and_reattached(void **state) {
     assert_true(has_event(evs, n, ACCORD_EVENT_CHANNELS_READY));
 }
 
+/* Code 307: a re-attach that names a channel never attached is refused,
+ * before Welcome and after it, and the session goes on. */
+static void test_reattach_of_a_channel_never_attached_is_bad_reattach(void **state) {
+    uint8_t pre[ACCORD_PREAMBLE_LEN];
+    accord_preamble p;
+    accord_assignment a;
+    accord_error_info e;
+    accord_state st;
+    (void)state;
+    make_pair();
+    OK(accord_source_start(&src, 0));
+    OK(accord_source_channel_preamble(&src, ACCORD_ROLE_MULTIFD, 1, pre));
+    OK(accord_preamble_decode(pre, sizeof pre, &p, NULL));
+    p.flags |= ACCORD_PREAMBLE_FLAG_REATTACH;
+    /* Before Welcome there is nothing to re-attach to. */
+    assert_int_equal(accord_destination_accept_channel(&dst, 1, &p, &a), ACCORD_E_BAD_REATTACH);
+    e = dst_error();
+    assert_int_equal(e.detail, ACCORD_DETAIL_CHANNEL);
+    assert_int_equal(e.role, ACCORD_ROLE_MULTIFD);
+    assert_int_equal(e.index, 1);
+    /* After Welcome, with multifd 1 never opened: still refused. */
+    pump(1);
+    assert_int_equal(accord_destination_accept_channel(&dst, 2, &p, &a), ACCORD_E_BAD_REATTACH);
+    OK(accord_destination_state(&dst, &st));
+    assert_int_not_equal(st, ACCORD_STATE_FAILED);
+}
+
 static void test_dropped_events(void **state) {
     /* More events than the queue holds, never polled: approve and revoke
      * again and again (2 events a round). */
@@ -1908,6 +1935,7 @@ int main(void) {
         cmocka_unit_test_setup(test_ack_waived, reset),
         cmocka_unit_test_setup(test_abort_both_ways, reset),
         cmocka_unit_test_setup(test_channel_lost_and_reattached, reset),
+        cmocka_unit_test_setup(test_reattach_of_a_channel_never_attached_is_bad_reattach, reset),
         cmocka_unit_test_setup(test_dropped_events, reset),
         cmocka_unit_test_setup(test_refused_hello_returns_ok_and_the_source_fails_at_once, reset),
         cmocka_unit_test_setup(test_every_early_channel_held_then_the_hello_loses_no_event, reset),
