@@ -9,22 +9,10 @@ use accord_core::*;
 
 use crate::session::{Action, Script, Setup, DST_DEFAULT};
 
-const SPEC: &str = include_str!("../../docs/PROTOCOL.md");
-
-/// The hex block following `<!-- example: name -->` in the spec.
-pub fn example(name: &str) -> Vec<u8> {
-    let marker = format!("<!-- example: {name} -->");
-    let at = SPEC.find(&marker).expect("example in the spec");
-    let rest = &SPEC[at + marker.len()..];
-    let start = rest.find("```hex\n").expect("hex block") + 7;
-    let end = rest[start..].find("```").expect("end of block");
-    rest[start..start + end]
-        .lines()
-        .map(|l| l.split('#').next().unwrap())
-        .flat_map(|l| l.split_whitespace())
-        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
-        .collect()
-}
+// The spec's hex examples, read by the same code as core's spec tests.
+#[path = "../../core/tests/common/spec_example.rs"]
+mod spec_example;
+pub use spec_example::example;
 
 const FRAME_EXAMPLES: &[&str] = &[
     "hello",

@@ -1,6 +1,7 @@
 //! The hex block that follows `<!-- example: NAME -->` in docs/PROTOCOL.md:
 //! the spec's byte examples as test vectors. Shared by core's and the
-//! link's spec tests (`#[path]`), so both read the document the same way.
+//! link's spec tests and the fuzz seeds (`#[path]`), so all read the
+//! document the same way.
 
 /// docs/PROTOCOL.md.
 pub const SPEC: &str = include_str!("../../../docs/PROTOCOL.md");
